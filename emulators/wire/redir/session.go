@@ -62,11 +62,11 @@ const (
 
 // StartRedirectionSessionReply answers a start (AMT → console, 13+N bytes).
 type StartRedirectionSessionReply struct {
-	Status                   uint8
-	ProtoMajor, ProtoMinor   uint8
+	Status                       uint8
+	ProtoMajor, ProtoMinor       uint8
 	FirmwareMajor, FirmwareMinor uint8
-	OEMIANA                  uint32
-	OEMData                  []byte // at most MaxOEMData bytes
+	OEMIANA                      uint32
+	OEMData                      []byte // at most MaxOEMData bytes
 }
 
 func (*StartRedirectionSessionReply) Opcode() Opcode { return OpStartRedirectionSessionReply }
