@@ -89,12 +89,16 @@ type scratch struct {
 }
 
 type decoder struct {
-	b     []byte
-	off   int
-	msg   string
-	o     *Options
-	cheap bool // return errNeedMore instead of a detailed short error
-	need  int  // with cheap: bytes the message needs at least
+	b   []byte
+	off int
+	msg string
+	// Options are copied in, not pointed to, so the caller's Options do not
+	// escape to the heap through error paths.
+	maxString, maxData, maxPayload int
+	reply                          ReplyKind
+	tolerateUnknown                bool
+	cheap                          bool // return errNeedMore instead of a detailed short error
+	need                           int  // with cheap: bytes the message needs at least
 }
 
 func (d *decoder) short(field string, n int) error {
@@ -142,10 +146,13 @@ func (d *decoder) u32(field string) (uint32, error) {
 // against max before anything waits for the body.
 func (d *decoder) bytes(field string, max int) ([]byte, error) {
 	at := d.off
-	n, err := d.u32(field + " length")
-	if err != nil {
-		return nil, err
+	// The length field's name is built only on the error paths: this runs
+	// for every CHANNEL_DATA and must not allocate.
+	if len(d.b) < d.off+4 {
+		return nil, d.short(field+" length", 4)
 	}
+	n := binary.BigEndian.Uint32(d.b[d.off:])
+	d.off += 4
 	if uint64(n) > uint64(max) {
 		return nil, d.bad(field+" length", at, fmt.Sprintf("at most %d", max), strconv.FormatUint(uint64(n), 10))
 	}
@@ -158,7 +165,7 @@ func (d *decoder) bytes(field string, max int) ([]byte, error) {
 }
 
 func (d *decoder) str(field string) (string, error) {
-	v, err := d.bytes(field, d.o.maxString())
+	v, err := d.bytes(field, d.maxString)
 	return string(v), err
 }
 
@@ -193,7 +200,9 @@ func decode(b []byte, o *Options, s *scratch, cheap bool, needOut *int) (m Messa
 		return nil, 0, wireerr.Short(Proto, "message", "type", 0, 1, 0)
 	}
 	t := MsgType(b[0])
-	d := decoder{b: b, off: 1, msg: t.String(), o: o, cheap: cheap}
+	d := decoder{b: b, off: 1, msg: t.String(), cheap: cheap,
+		maxString: o.maxString(), maxData: o.maxData(), maxPayload: o.maxPayload(),
+		reply: o.Reply, tolerateUnknown: o.TolerateUnknownGlobal}
 	m, err = d.body(t, s)
 	if err != nil {
 		if needOut != nil {
@@ -311,7 +320,7 @@ func (d *decoder) body(t MsgType, s *scratch) (Message, error) {
 		if err != nil {
 			return nil, err
 		}
-		data, err := d.bytes("data", d.o.maxData())
+		data, err := d.bytes("data", d.maxData)
 		if err != nil {
 			return nil, err
 		}
@@ -424,7 +433,7 @@ func (d *decoder) userauthRequest() (Message, error) {
 }
 
 func (d *decoder) globalRequest() (Message, error) {
-	nameB, err := d.bytes("request name", d.o.maxString())
+	nameB, err := d.bytes("request name", d.maxString)
 	if err != nil {
 		return nil, err
 	}
@@ -464,20 +473,20 @@ func (d *decoder) globalRequest() (Message, error) {
 		if m.OriginatorPort, err = d.u32("originator port"); err != nil {
 			return nil, err
 		}
-		if m.Data, err = d.bytes("data", d.o.maxPayload()); err != nil {
+		if m.Data, err = d.bytes("data", d.maxPayload); err != nil {
 			return nil, err
 		}
 		return m, nil
 	}
 	if strings.HasSuffix(name, ExtensionSuffix) && len(name) > len(ExtensionSuffix) {
 		d.msg = "GLOBAL_REQUEST " + name
-		p, err := d.bytes("payload", d.o.maxPayload())
+		p, err := d.bytes("payload", d.maxPayload)
 		if err != nil {
 			return nil, err
 		}
 		return &ExtensionRequest{Name: name, WantReply: want, Payload: p}, nil
 	}
-	if d.o.TolerateUnknownGlobal {
+	if d.tolerateUnknown {
 		return &UnknownGlobalRequest{Name: name, WantReply: want}, nil
 	}
 	return nil, d.bad("request name", 5, "tcpip-forward, cancel-tcpip-forward, udp-send-to@amt.intel.com or *@oobtb", quote(nameB))
@@ -485,7 +494,7 @@ func (d *decoder) globalRequest() (Message, error) {
 
 func (d *decoder) requestSuccess() (Message, error) {
 	withPort := false
-	switch d.o.Reply {
+	switch d.reply {
 	case ReplyWithPort:
 		withPort = true
 	case ReplyNoPort:
