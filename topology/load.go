@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -211,68 +210,45 @@ func (e Endpoint) MarshalYAML() (any, error) {
 	return plain(e), nil
 }
 
-// profileKeys are the yaml keys of linkemu.Profile.
-var profileKeys = func() []string {
-	var ks []string
-	rt := reflect.TypeOf(linkemu.Profile{})
-	for i := 0; i < rt.NumField(); i++ {
-		tag := rt.Field(i).Tag.Get("yaml")
-		name, _, _ := strings.Cut(tag, ",")
-		if name == "-" || !rt.Field(i).IsExported() {
-			continue
-		}
-		if name == "" {
-			name = strings.ToLower(rt.Field(i).Name)
-		}
-		ks = append(ks, name)
-	}
-	return ks
-}()
-
-// UnmarshalYAML accepts a profile name or a mapping of linkemu.Profile
-// fields, optionally with "profile: NAME" as the base.
+// UnmarshalYAML accepts a profile name, a profile in linkemu's compact
+// text form, or a mapping of linkemu.Profile fields with optionally
+// "profile: NAME" (or "base: NAME") as the base the fields override.
 func (im *Impairment) UnmarshalYAML(n *yaml.Node) error {
 	switch n.Kind {
 	case yaml.ScalarNode:
-		p, err := linkemu.ProfileByName(n.Value)
-		if err != nil {
-			return &posError{n.Line, err.Error()}
+		if p, err := linkemu.ProfileByName(n.Value); err == nil {
+			*im = Impairment{Name: n.Value, Profile: p}
+			return nil
 		}
-		*im = Impairment{Name: n.Value, Profile: p}
+		p, err := linkemu.ParseProfile(n.Value)
+		if err != nil {
+			return &posError{n.Line, fmt.Sprintf("%q is neither a profile name (%s) nor a profile: %v", n.Value, strings.Join(linkemu.ProfileNames(), ", "), err)}
+		}
+		*im = Impairment{Name: "custom", Profile: p}
 		return nil
 	case yaml.MappingNode:
-		if _, custom := any(&linkemu.Profile{}).(yaml.Unmarshaler); !custom {
-			if err := strictKeys(n, append([]string{"profile"}, profileKeys...)...); err != nil {
+		out := Impairment{Name: "custom"}
+		m := &yaml.Node{Kind: yaml.MappingNode, Tag: n.Tag, Line: n.Line, Column: n.Column}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := *n.Content[i], n.Content[i+1]
+			if k.Value == "profile" || k.Value == "base" {
+				if _, err := linkemu.ProfileByName(v.Value); err != nil {
+					return &posError{v.Line, fmt.Sprintf("unknown profile %q (want one of %s)", v.Value, strings.Join(linkemu.ProfileNames(), ", "))}
+				}
+				out.Name = v.Value + "+custom"
+				k.Value = "base"
+			}
+			m.Content = append(m.Content, &k, v)
+		}
+		if err := m.Decode(&out.Profile); err != nil {
+			var pe *posError
+			if errors.As(err, &pe) {
 				return err
 			}
+			return &posError{n.Line, err.Error()}
 		}
-		var out Impairment
-		rest := &yaml.Node{Kind: yaml.MappingNode, Tag: n.Tag, Line: n.Line, Column: n.Column}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if n.Content[i].Value == "profile" {
-				v := n.Content[i+1]
-				p, err := linkemu.ProfileByName(v.Value)
-				if err != nil {
-					return &posError{v.Line, "profile: " + err.Error()}
-				}
-				out.Name, out.Profile = v.Value, p
-				continue
-			}
-			rest.Content = append(rest.Content, n.Content[i], n.Content[i+1])
-		}
-		if len(rest.Content) > 0 {
-			if err := rest.Decode(&out.Profile); err != nil {
-				var pe *posError
-				var te *yaml.TypeError
-				if errors.As(err, &pe) || errors.As(err, &te) {
-					return err
-				}
-				return &posError{n.Line, err.Error()}
-			}
-			if out.Name != "" {
-				out.Name += "+"
-			}
-			out.Name += "custom"
+		if len(n.Content) == 2 && out.Name != "custom" {
+			out.Name = strings.TrimSuffix(out.Name, "+custom")
 		}
 		*im = out
 		return nil

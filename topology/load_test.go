@@ -164,6 +164,25 @@ links:
     b: b
     profile: wan-carrier-pigeon
 `, `bad.yaml:8`),
+		Entry("unknown impairment field", `nodes:
+  - {name: a, role: host}
+  - {name: b, role: host}
+links:
+  - name: l0
+    a: a
+    b: b
+    a_to_b: {delay: 20ms, colour: red}
+`, `bad.yaml:8: `),
+		Entry("bad impairment value", `nodes:
+  - {name: a, role: host}
+  - {name: b, role: host}
+links:
+  - name: l0
+    a: a
+    b: b
+    b_to_a:
+      delay: soon
+`, `bad.yaml:9`),
 		Entry("overlapping subnets", `nodes:
   - {name: a, role: host}
 segments:

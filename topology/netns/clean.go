@@ -1,0 +1,272 @@
+package netns
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	vnetns "github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// GoneTimeout bounds how long teardown waits for the kernel to show a
+// namespace's devices and bind mount gone.
+const GoneTimeout = 5 * time.Second
+
+func poll(what string, done func() bool) error {
+	deadline := time.Now().Add(GoneTimeout)
+	for wait := 100 * time.Microsecond; ; wait = min(2*wait, 20*time.Millisecond) {
+		if done() {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("netns: %s still present after %s", what, GoneTimeout)
+		}
+		time.Sleep(wait)
+	}
+}
+
+// teardownSpace deletes every device in a namespace but lo, waits until
+// netlink shows them gone, then unmounts and removes the namespace and
+// waits until its /run/netns entry is gone. h and ns may be unset (a crashed
+// run's namespace): they are opened from the bind mount then.
+func teardownSpace(name string, h *netlink.Handle, ns vnetns.NsHandle) error {
+	path := filepath.Join(NetnsDir, name)
+	if !ns.IsOpen() {
+		if n, err := vnetns.GetFromPath(path); err == nil {
+			ns = n
+		}
+	}
+	if h == nil && ns.IsOpen() {
+		if nh, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE); err == nil {
+			h = nh
+		}
+	}
+	var errs []error
+	if h != nil {
+		if links, err := h.LinkList(); err == nil {
+			for _, l := range links {
+				if l.Attrs().Name != "lo" {
+					_ = h.LinkDel(l) // TAPs whose fd closed are already going
+				}
+			}
+		}
+		err := poll("devices of "+name, func() bool {
+			links, err := h.LinkList()
+			if err != nil {
+				return false
+			}
+			for _, l := range links {
+				if l.Attrs().Name != "lo" {
+					return false
+				}
+			}
+			return true
+		})
+		if err != nil {
+			errs = append(errs, err)
+		}
+		h.Close()
+	}
+	if ns.IsOpen() {
+		_ = ns.Close()
+	}
+	if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+		errs = append(errs, fmt.Errorf("netns: unmount %s: %w", path, err))
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		errs = append(errs, fmt.Errorf("netns: remove %s: %w", path, err))
+	}
+	if err := poll(path, func() bool {
+		_, err := os.Lstat(path)
+		return errors.Is(err, fs.ErrNotExist)
+	}); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// CleanOptions selects what Clean removes.
+type CleanOptions struct {
+	// Prefix limits cleaning to one run and cleans it even when its owner
+	// is alive (a runner is killed first). Empty: every run whose owner
+	// process is gone.
+	Prefix   string
+	StateDir string // default DefaultStateDir
+}
+
+// CleanReport says what Clean did.
+type CleanReport struct {
+	Runs       []string // prefixes cleaned
+	Skipped    []string // prefixes left alone because their owner runs
+	Namespaces int
+	Killed     []int // runner PIDs killed
+	HostLinks  int
+}
+
+// Runs lists the run prefixes with a namespace or a state file.
+func Runs(stateDir string) (map[string][]string, map[string]*State, error) {
+	if stateDir == "" {
+		stateDir = DefaultStateDir
+	}
+	spaces := map[string][]string{}
+	ents, err := os.ReadDir(NetnsDir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, err
+	}
+	for _, e := range ents {
+		if p := RunPrefixOf(e.Name()); p != "" {
+			spaces[p] = append(spaces[p], e.Name())
+		}
+	}
+	states := map[string]*State{}
+	sts, err := ListStates(stateDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, s := range sts {
+		states[s.Prefix] = s
+		if _, ok := spaces[s.Prefix]; !ok {
+			spaces[s.Prefix] = nil
+		}
+	}
+	return spaces, states, nil
+}
+
+// Alive reports whether pid is a live process.
+func Alive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// isRunner reports whether pid is an `oobtb topo` runner for prefix: its
+// command line names the prefix. Only such processes are ever killed.
+func isRunner(pid int, prefix string) bool {
+	cmd, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	return err == nil && bytes.Contains(cmd, []byte(prefix))
+}
+
+// Clean removes what runs left behind: namespaces (with their TAPs and
+// bridges), host links carrying the prefix (there should never be any),
+// state files, and with an explicit prefix the run's runner process.
+func Clean(o CleanOptions) (*CleanReport, error) {
+	if o.StateDir == "" {
+		o.StateDir = DefaultStateDir
+	}
+	if o.Prefix != "" {
+		if err := checkPrefix(o.Prefix); err != nil {
+			return nil, err
+		}
+	}
+	spaces, states, err := Runs(o.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	rep := &CleanReport{}
+	var errs []error
+	prefixes := make([]string, 0, len(spaces))
+	for p := range spaces {
+		prefixes = append(prefixes, p)
+	}
+	if o.Prefix != "" {
+		prefixes = []string{o.Prefix}
+	}
+	sort.Strings(prefixes)
+	for _, p := range prefixes {
+		st := states[p]
+		if st != nil && st.PID != os.Getpid() && Alive(st.PID) {
+			if o.Prefix == "" {
+				rep.Skipped = append(rep.Skipped, p)
+				continue
+			}
+			if isRunner(st.PID, p) {
+				_ = syscall.Kill(st.PID, syscall.SIGKILL)
+				if err := poll(fmt.Sprintf("runner %d", st.PID), func() bool { return !Alive(st.PID) }); err != nil {
+					errs = append(errs, err)
+				}
+				rep.Killed = append(rep.Killed, st.PID)
+			}
+		}
+		names := spaces[p]
+		if st != nil {
+			for _, n := range st.Namespaces {
+				if _, err := os.Lstat(filepath.Join(NetnsDir, n)); err == nil && !contains(names, n) {
+					names = append(names, n)
+				}
+			}
+		}
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		sem := make(chan struct{}, 8)
+		for _, n := range names {
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				err := teardownSpace(n, nil, vnetns.None())
+				mu.Lock()
+				defer mu.Unlock()
+				rep.Namespaces++
+				if err != nil {
+					errs = append(errs, err)
+				}
+			}()
+		}
+		wg.Wait()
+		if links, err := netlink.LinkList(); err == nil {
+			for _, l := range links {
+				if strings.Contains(l.Attrs().Name, p[len(NamePrefix):]) && strings.HasPrefix(l.Attrs().Name, "oob") {
+					if err := netlink.LinkDel(l); err == nil {
+						rep.HostLinks++
+					}
+				}
+			}
+		}
+		if err := os.Remove(StatePath(o.StateDir, p)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		}
+		rep.Runs = append(rep.Runs, p)
+	}
+	return rep, errors.Join(errs...)
+}
+
+func contains(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Leftovers lists what of a run is still visible: /run/netns entries and
+// host links whose name carries the prefix. Tests assert it is empty.
+func Leftovers(prefix string) []string {
+	var out []string
+	ents, _ := os.ReadDir(NetnsDir)
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), prefix) {
+			out = append(out, filepath.Join(NetnsDir, e.Name()))
+		}
+	}
+	if links, err := netlink.LinkList(); err == nil {
+		for _, l := range links {
+			if strings.Contains(l.Attrs().Name, prefix[len(NamePrefix):]) {
+				out = append(out, "link "+l.Attrs().Name)
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,107 @@
+package netns_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/oobtb/oobtb/topology"
+	"github.com/oobtb/oobtb/topology/netns"
+)
+
+// echoServer accepts on node:port and echoes; it returns the remote
+// address of every accepted connection on the channel.
+func echoServer(n *netns.Node, port string) (net.Listener, <-chan net.Addr) {
+	GinkgoHelper()
+	l, err := n.Network().Listen(context.Background(), "tcp", "0.0.0.0:"+port)
+	Expect(err).NotTo(HaveOccurred())
+	peers := make(chan net.Addr, 16)
+	var mu sync.Mutex
+	var conns []net.Conn
+	DeferCleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	})
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			select {
+			case peers <- c.RemoteAddr():
+			default:
+			}
+			go func() { defer c.Close(); _, _ = io.Copy(c, c) }()
+		}
+	}()
+	DeferCleanup(l.Close)
+	return l, peers
+}
+
+func echoOnce(n *netns.Node, addr string) {
+	GinkgoHelper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := n.Network().Dial(ctx, "tcp", addr)
+	Expect(err).NotTo(HaveOccurred())
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	_, err = c.Write([]byte("hello"))
+	Expect(err).NotTo(HaveOccurred())
+	buf := make([]byte, 5)
+	_, err = io.ReadFull(c, buf)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(string(buf)).To(Equal("hello"))
+}
+
+var _ = Describe("one-site", func() {
+	It("connects every party through TAP links, with the server seeing the gateway's WAN address", func() {
+		spec, err := topology.LoadFile("../examples/one-site.yaml")
+		Expect(err).NotTo(HaveOccurred())
+		t := upSpec(spec)
+		Expect(t.Namespaces()).To(HaveLen(8))
+		for _, ns := range t.Namespaces() {
+			Expect(netns.Leftovers(t.Prefix)).To(ContainElement("/run/netns/" + ns))
+		}
+		_, peers := echoServer(t.Node("server"), "7000")
+		gwWAN := t.Node("gw").AddrOn("wan0")
+		for _, d := range []string{"dev1", "dev2", "dev3"} {
+			echoOnce(t.Node(d), "server:7000")
+			var p net.Addr
+			Eventually(peers).Should(Receive(&p))
+			ap := netip.MustParseAddrPort(p.String())
+			Expect(ap.Addr()).To(Equal(gwWAN), "client %s is NATed behind the gateway", d)
+		}
+		echoOnce(t.Node("console"), "server:7000")
+		var p net.Addr
+		Eventually(peers).Should(Receive(&p))
+		Expect(netip.MustParseAddrPort(p.String()).Addr()).To(Equal(t.Node("console").Addr()))
+		// LAN devices talk to each other directly on the bridge.
+		echoServer(t.Node("dev1"), "7001")
+		echoOnce(t.Node("dev2"), "dev1:7001")
+	})
+
+	It("does not let the WAN reach into the LAN", func() {
+		spec, err := topology.LoadFile("../examples/one-site.yaml")
+		Expect(err).NotTo(HaveOccurred())
+		t := upSpec(spec)
+		echoServer(t.Node("dev1"), "7002")
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		defer cancel()
+		_, err = t.Node("server").Network().Dial(ctx, "tcp", t.Node("dev1").Addr().String()+":7002")
+		Expect(err).To(HaveOccurred(), "the server has no route to the LAN")
+	})
+})
