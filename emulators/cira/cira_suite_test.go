@@ -1,0 +1,16 @@
+package cira_test
+
+import (
+	"testing"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/oobtb/oobtb/internal/leakcheck"
+)
+
+func TestMain(m *testing.M) { leakcheck.VerifyTestMain(m) }
+
+func TestCIRA(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "CIRA session layer")
+}
