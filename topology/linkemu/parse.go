@@ -157,12 +157,17 @@ func ParsePercent(s string) (float64, error) {
 	var err error
 	switch unit {
 	case "%":
-		v, err = strconv.ParseFloat(num+"e-2", 64)
-		if strings.ContainsAny(num, "eE") {
-			// An exponent already present: scale numerically instead.
-			v, err = strconv.ParseFloat(num, 64)
-			v /= 100
+		// Move the decimal exponent instead of dividing, so the result is
+		// the correctly rounded float64 of the written value.
+		mant, exp := num, 0
+		if i := strings.IndexAny(num, "eE"); i >= 0 {
+			mant = num[:i]
+			exp, err = strconv.Atoi(num[i+1:])
+			if err != nil || exp < -400 || exp > 400 {
+				return 0, parseErr("probability", "number", 0, expect, strconv.Quote(s))
+			}
 		}
+		v, err = strconv.ParseFloat(mant+"e"+strconv.Itoa(exp-2), 64)
 	case "":
 		v, err = strconv.ParseFloat(num, 64)
 	default:
@@ -194,6 +199,8 @@ func FormatPercent(p float64) string {
 	point := exp + 1 + 2
 	var out string
 	switch {
+	case point < -10 || point > 20:
+		out = mant + "e" + strconv.Itoa(exp+2)
 	case point <= 0:
 		out = "0." + strings.Repeat("0", -point) + digits
 	case point >= len(digits):
