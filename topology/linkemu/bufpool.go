@@ -7,8 +7,8 @@ var bufClasses = [...]struct {
 	size int
 	ch   chan []byte
 }{
-	{2 << 10, make(chan []byte, 8192)},   // Ethernet frames up to MTU 1500 (+ headers)
-	{16 << 10, make(chan []byte, 1024)},  // jumbo frames up to 9000
+	{2 << 10, make(chan []byte, 8192)},  // Ethernet frames up to MTU 1500 (+ headers)
+	{16 << 10, make(chan []byte, 1024)}, // jumbo frames up to 9000
 	{128 << 10, make(chan []byte, 128)}, // TAP/GSO super-frames up to 64 KiB and more
 }
 
