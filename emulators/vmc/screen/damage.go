@@ -23,7 +23,7 @@ func NewDamage(w, h int) Damage {
 	return Damage{W: w, H: h, TilesX: tx, TilesY: ty, bits: make([]uint64, (tx*ty+63)/64)}
 }
 
-func (d *Damage) index(tx, ty int) (int, bool) {
+func (d Damage) index(tx, ty int) (int, bool) {
 	if tx < 0 || ty < 0 || tx >= d.TilesX || ty >= d.TilesY {
 		return 0, false
 	}
@@ -31,7 +31,7 @@ func (d *Damage) index(tx, ty int) (int, bool) {
 }
 
 // Has reports whether tile (tx, ty) is damaged.
-func (d *Damage) Has(tx, ty int) bool {
+func (d Damage) Has(tx, ty int) bool {
 	i, ok := d.index(tx, ty)
 	return ok && d.bits[i>>6]&(1<<(i&63)) != 0
 }
@@ -82,7 +82,7 @@ func (d *Damage) Or(o Damage) {
 }
 
 // Count is the number of damaged tiles.
-func (d *Damage) Count() int {
+func (d Damage) Count() int {
 	n := 0
 	for _, w := range d.bits {
 		n += bits.OnesCount64(w)
@@ -91,7 +91,7 @@ func (d *Damage) Count() int {
 }
 
 // Empty reports whether no tile is damaged.
-func (d *Damage) Empty() bool {
+func (d Damage) Empty() bool {
 	for _, w := range d.bits {
 		if w != 0 {
 			return false
@@ -107,12 +107,12 @@ func (d Damage) Clone() Damage {
 }
 
 // TileRect is tile (tx, ty)'s pixel rectangle, clipped to the screen.
-func (d *Damage) TileRect(tx, ty int) image.Rectangle {
+func (d Damage) TileRect(tx, ty int) image.Rectangle {
 	return image.Rect(tx*TileSize, ty*TileSize, min((tx+1)*TileSize, d.W), min((ty+1)*TileSize, d.H))
 }
 
 // ForEach calls f with each damaged tile's rectangle in row-major order.
-func (d *Damage) ForEach(f func(r image.Rectangle)) {
+func (d Damage) ForEach(f func(r image.Rectangle)) {
 	for wi, w := range d.bits {
 		for w != 0 {
 			b := bits.TrailingZeros64(w)
@@ -125,14 +125,14 @@ func (d *Damage) ForEach(f func(r image.Rectangle)) {
 
 // Rects returns the damaged tiles' rectangles in row-major order; each is at
 // most 64×64, as the KVM encoder sends them.
-func (d *Damage) Rects() []image.Rectangle {
+func (d Damage) Rects() []image.Rectangle {
 	out := make([]image.Rectangle, 0, d.Count())
 	d.ForEach(func(r image.Rectangle) { out = append(out, r) })
 	return out
 }
 
 // Contains reports whether pixel (x, y) lies in a damaged tile.
-func (d *Damage) Contains(x, y int) bool {
+func (d Damage) Contains(x, y int) bool {
 	if x < 0 || y < 0 || x >= d.W || y >= d.H {
 		return false
 	}

@@ -1,0 +1,28 @@
+package screen
+
+import "github.com/oobtb/oobtb/emulators/framebuf"
+
+// Test hooks: where the input panel's text starts and its colours, and a
+// way to draw text exactly as the screen's face does.
+func PanelTextOrigin(s *Screen) (x, y int) { return s.panel.textOrigin() }
+
+const (
+	PanelFg = panelFg
+	PanelBg = panelBg
+	GlyphW  = glyphW
+	GlyphH  = glyphH
+)
+
+// DrawText paints s onto img with the screen's 7×13 face.
+func DrawText(img *framebuf.Image, x, y int, s string, fg uint32) {
+	newCanvas(img, 0, 0).text(x, y, s, fg)
+}
+
+// PanelGrid returns the input panel's lines as text.
+func PanelLines(s *Screen) []string {
+	var out []string
+	for r := 0; r < s.panel.grid.rows; r++ {
+		out = append(out, string(s.panel.grid.line(r)))
+	}
+	return out
+}
