@@ -3,6 +3,7 @@ package netns
 import (
 	"os"
 	"sync"
+	"time"
 
 	"github.com/oobtb/oobtb/topology/linkemu"
 )
@@ -26,7 +27,8 @@ type Link struct {
 	closed sync.Once
 
 	tapMu sync.Mutex
-	tap   func(side int, pkt []byte, ev linkemu.Event)
+	subID uint64
+	subs  map[uint64]func(Frame)
 }
 
 // End is one end of a running link.
@@ -41,7 +43,10 @@ type End struct {
 func (l *Link) SetProfile(p linkemu.Profile) { l.AtoB.SetProfile(p); l.BtoA.SetProfile(p) }
 
 // SetProfiles applies one profile per direction.
-func (l *Link) SetProfiles(atob, btoa linkemu.Profile) { l.AtoB.SetProfile(atob); l.BtoA.SetProfile(btoa) }
+func (l *Link) SetProfiles(atob, btoa linkemu.Profile) {
+	l.AtoB.SetProfile(atob)
+	l.BtoA.SetProfile(btoa)
+}
 
 // Cut takes the link down in both directions, dropping what is in flight.
 func (l *Link) Cut() { l.AtoB.SetUp(false); l.BtoA.SetUp(false) }
@@ -116,4 +121,57 @@ func (l *Link) close() {
 		}
 		l.wg.Wait()
 	})
+}
+
+// Frame is one captured frame: which direction carried it, when it left
+// the emulator, and a copy of its bytes.
+type Frame struct {
+	AtoB  bool
+	Time  time.Time
+	Bytes []byte
+}
+
+// Capture calls fn with a copy of every frame the link delivers (what the
+// receiving TAP sees), from the emulator's goroutines, until stop is
+// called. Several captures may run at once.
+func (l *Link) Capture(fn func(Frame)) (stop func()) {
+	l.tapMu.Lock()
+	defer l.tapMu.Unlock()
+	l.subID++
+	id := l.subID
+	if l.subs == nil {
+		l.subs = map[uint64]func(Frame){}
+	}
+	l.subs[id] = fn
+	if len(l.subs) == 1 {
+		l.AtoB.SetTap(func(pkt []byte, ev linkemu.Event) { l.emit(true, pkt, ev) })
+		l.BtoA.SetTap(func(pkt []byte, ev linkemu.Event) { l.emit(false, pkt, ev) })
+	}
+	return func() {
+		l.tapMu.Lock()
+		defer l.tapMu.Unlock()
+		if _, ok := l.subs[id]; !ok {
+			return
+		}
+		delete(l.subs, id)
+		if len(l.subs) == 0 {
+			l.AtoB.SetTap(nil)
+			l.BtoA.SetTap(nil)
+		}
+	}
+}
+
+func (l *Link) emit(atob bool, pkt []byte, ev linkemu.Event) {
+	if ev.Kind != linkemu.EventDeliver {
+		return
+	}
+	l.tapMu.Lock()
+	subs := make([]func(Frame), 0, len(l.subs))
+	for _, f := range l.subs {
+		subs = append(subs, f)
+	}
+	l.tapMu.Unlock()
+	for _, f := range subs {
+		f(Frame{AtoB: atob, Time: ev.Time, Bytes: append([]byte(nil), pkt...)})
+	}
 }
