@@ -248,6 +248,13 @@ func (p *Policy) Handle(now time.Time, ev Event) []Action {
 	default:
 		p.note("unknown event %T ignored", ev)
 	}
+	// Deadlines already due (the driver's Tick is late, or the event moved
+	// one into the past) run now, after the event, which reports what
+	// happened to the current tunnel: time only moves forward and a wake is
+	// never announced in the past.
+	if w, ok := p.NextWake(); ok && p.started && !w.After(now) {
+		p.tick(now)
+	}
 	if w, ok := p.NextWake(); ok && !w.Equal(p.wake) {
 		p.emit(ScheduleWake{At: w})
 		p.wake = w
