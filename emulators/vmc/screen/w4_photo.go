@@ -16,7 +16,7 @@ type photo struct {
 	x0, y0, vx, vy int
 	n              uint64
 	dx, dy         int
-	grain          []int8 // fixed film grain, moves with the picture
+	grainKey       uint32 // seeds the fixed film grain, which moves with the picture
 }
 
 var sine [256]uint8
@@ -34,10 +34,7 @@ func newPhoto(w, h int, seed uint64) *photo {
 	s.x0, s.y0 = pick(hs, w), pick(hs>>16, h)
 	s.vx, s.vy = 1+pick(hs>>32, 2), 1
 	s.dx, s.dy = s.pos(0)
-	s.grain = make([]int8, s.tw*s.th)
-	for i := range s.grain {
-		s.grain[i] = int8(hash2(seed, 0x6A, uint64(i))%33) - 16
-	}
+	s.grainKey = uint32(mix(seed ^ 0x6A))
 	return s
 }
 
@@ -73,7 +70,7 @@ func (s *photo) draw(c canvas, full bool, d *Damage) {
 			if sx < c.clip.Min.X || sx >= c.clip.Max.X {
 				continue
 			}
-			g := int(s.grain[ly*s.tw+lx])
+			g := s.grainAt(lx, ly)
 			r := (int(sine[(lx*2+t*3)&255])+int(gy))/2 + g
 			gg := (int(sine[(lx+ly+t*5)&255])+int(sine[(lx-ly*2+t)&255]))/2 + g
 			b := (int(by)+int(sine[(lx*3/2+64+t*4)&255]))/2 + g
@@ -83,3 +80,13 @@ func (s *photo) draw(c canvas, full bool, d *Damage) {
 }
 
 func clamp8(v int) uint8 { return uint8(min(max(v, 0), 255)) }
+
+// grainAt is film grain in -16..15, a cheap integer hash of the position
+// so the picture needs no per-pixel state.
+func (s *photo) grainAt(x, y int) int {
+	h := uint32(x)*0x9E3779B1 ^ uint32(y)*0x85EBCA77 ^ s.grainKey
+	h ^= h >> 15
+	h *= 0xC2B2AE3D
+	h ^= h >> 13
+	return int(h>>27) - 16
+}
