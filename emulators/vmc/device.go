@@ -92,7 +92,7 @@ type Device struct {
 	// extSeen marks tunnels whose server answered with the capability block
 	// before the tunnel was ready; the policy hears of it after Connected.
 	extSeen map[*cira.Conn]bool
-	started   bool
+	started bool
 }
 
 // New builds a device; Run starts it.
