@@ -309,3 +309,13 @@ var _ = Describe("REQUEST_SUCCESS and USERAUTH_FAILURE variants", func() {
 		Expect(m.(*apf.ProtocolVersion).UUID.String()).To(Equal("12345678-9abc-def0-1122-334455667788"))
 	})
 })
+
+var _ = Describe("reason names", func() {
+	It("names triggers, disconnect and open-failure reasons", func() {
+		Expect(apf.TriggerPeriodic.String()).To(Equal("periodic"))
+		Expect(apf.TriggerReason(9).String()).To(Equal("trigger 9"))
+		Expect(apf.DisconnectIllegalUserName.String()).To(Equal("illegal user name"))
+		Expect(apf.DisconnectReason(99).String()).To(Equal("reason 99"))
+		Expect(apf.OpenConnectFailed.String()).To(Equal("connect failed"))
+	})
+})

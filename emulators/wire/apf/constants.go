@@ -55,24 +55,24 @@ type DisconnectReason uint32
 
 // Disconnect reasons (LMS-IF; 16–18 appear only in DMT MPS's list).
 const (
-	DisconnectHostNotAllowed         DisconnectReason = 1
-	DisconnectProtocolError          DisconnectReason = 2
-	DisconnectKeyExchangeFailed      DisconnectReason = 3
-	DisconnectReserved               DisconnectReason = 4
-	DisconnectMACError               DisconnectReason = 5
-	DisconnectCompressionError       DisconnectReason = 6
-	DisconnectServiceNotAvailable    DisconnectReason = 7
-	DisconnectProtocolVersionNotSupp DisconnectReason = 8
-	DisconnectHostKeyNotVerifiable   DisconnectReason = 9
-	DisconnectConnectionLost         DisconnectReason = 10
-	DisconnectByApplication          DisconnectReason = 11
-	DisconnectTooManyConnections     DisconnectReason = 12
-	DisconnectAuthCancelledByUser    DisconnectReason = 13
-	DisconnectNoMoreAuthMethods      DisconnectReason = 14
-	DisconnectIllegalUserName        DisconnectReason = 15
-	DisconnectConnectionTimedOut     DisconnectReason = 16
-	DisconnectByPolicy               DisconnectReason = 17
-	DisconnectTemporarilyUnavailable DisconnectReason = 18
+	DisconnectHostNotAllowed              DisconnectReason = 1
+	DisconnectProtocolError               DisconnectReason = 2
+	DisconnectKeyExchangeFailed           DisconnectReason = 3
+	DisconnectReserved                    DisconnectReason = 4
+	DisconnectMACError                    DisconnectReason = 5
+	DisconnectCompressionError            DisconnectReason = 6
+	DisconnectServiceNotAvailable         DisconnectReason = 7
+	DisconnectProtocolVersionNotSupported DisconnectReason = 8
+	DisconnectHostKeyNotVerifiable        DisconnectReason = 9
+	DisconnectConnectionLost              DisconnectReason = 10
+	DisconnectByApplication               DisconnectReason = 11
+	DisconnectTooManyConnections          DisconnectReason = 12
+	DisconnectAuthCancelledByUser         DisconnectReason = 13
+	DisconnectNoMoreAuthMethods           DisconnectReason = 14
+	DisconnectIllegalUserName             DisconnectReason = 15
+	DisconnectConnectionTimedOut          DisconnectReason = 16
+	DisconnectByPolicy                    DisconnectReason = 17
+	DisconnectTemporarilyUnavailable      DisconnectReason = 18
 )
 
 // OpenFailureReason is CHANNEL_OPEN_FAILURE's reason field.
