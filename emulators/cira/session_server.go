@@ -77,8 +77,8 @@ func (s *serverSession) handle(m apf.Message, now time.Time) (out []apf.Message,
 			return nil, nil, fmt.Errorf("second PROTOCOL_VERSION")
 		}
 		if m.Major != apf.MajorVersion {
-			return []apf.Message{&apf.Disconnect{Reason: apf.DisconnectProtocolVersionNotSupp}}, nil,
-				&DisconnectError{Reason: apf.DisconnectProtocolVersionNotSupp, Detail: fmt.Sprintf("APF major version %d, expected 1", m.Major)}
+			return []apf.Message{&apf.Disconnect{Reason: apf.DisconnectProtocolVersionNotSupported}}, nil,
+				&DisconnectError{Reason: apf.DisconnectProtocolVersionNotSupported, Detail: fmt.Sprintf("APF major version %d, expected 1", m.Major)}
 		}
 		s.gotVersion, s.version = true, *m
 		return nil, EventPeerVersion{Msg: *m}, nil

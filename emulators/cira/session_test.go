@@ -162,7 +162,7 @@ var _ = Describe("serverSession (pure)", func() {
 	It("rejects an unsupported major version", func() {
 		out, _, err := s.handle(&apf.ProtocolVersion{Major: 2}, t0)
 		Expect(err).To(HaveOccurred())
-		Expect(out).To(Equal([]apf.Message{&apf.Disconnect{Reason: apf.DisconnectProtocolVersionNotSupp}}))
+		Expect(out).To(Equal([]apf.Message{&apf.Disconnect{Reason: apf.DisconnectProtocolVersionNotSupported}}))
 	})
 })
 

@@ -91,8 +91,10 @@ type Device struct {
 	pendingGC []string // gateway-connect sessions awaiting their reply
 	// extSeen marks tunnels whose server answered with the capability block
 	// before the tunnel was ready; the policy hears of it after Connected.
-	extSeen map[*cira.Conn]bool
-	started bool
+	extSeen  map[*cira.Conn]bool
+	started  bool
+	ownsHost bool         // Stop closes the host too (Build made it)
+	initial  policy.Event // posted after Start (user-initiated or alert trigger)
 }
 
 // New builds a device; Run starts it.
@@ -142,6 +144,9 @@ func (d *Device) Start() {
 	go d.loop()
 	go func() { d.wg.Wait(); close(d.done) }()
 	d.Post(policy.Start{})
+	if d.initial != nil {
+		d.Post(d.initial)
+	}
 }
 
 // Stop closes every tunnel and waits for the device's goroutines.
@@ -158,6 +163,9 @@ func (d *Device) Stop() {
 	}
 	d.mu.Unlock()
 	<-d.done
+	if d.ownsHost {
+		d.h.Close()
+	}
 }
 
 // Post delivers an event (UserRequest, Alert, GatewayLearned, DHCPDomain,
@@ -579,3 +587,5 @@ func parseSession(s string) (gwext.SessionID, error) {
 	copy(sid[:], b)
 	return sid, nil
 }
+
+func secondsDuration(s int) time.Duration { return time.Duration(s) * time.Second }

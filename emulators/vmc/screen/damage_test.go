@@ -83,7 +83,7 @@ func exercise(s *screen.Screen, n int, input bool) []int {
 var _ = Describe("damage exactness", func() {
 	for _, w := range screen.Workloads() {
 		It("reports exactly the changed tiles: "+w.String(), func() {
-			exercise(mustNew(screen.Config{Width: 1024, Height: 768, Workload: w, Seed: 5}), 40, true)
+			exercise(mustNew(screen.Config{Width: 800, Height: 600, Workload: w, Seed: 5}), 30, true)
 		})
 	}
 

@@ -106,6 +106,7 @@ var _ = Describe("configuration", func() {
 		w, h := s.Size()
 		Expect([]int{w, h}).To(Equal([]int{1920, 1080}))
 		Expect(s.FPS()).To(Equal(30))
+		Expect(s.Period()).To(Equal(time.Second / 30))
 		Expect(s.Power()).To(Equal(screen.PowerOn))
 		Expect(s.Workload()).To(Equal(screen.W0Idle))
 	})

@@ -327,6 +327,9 @@ func (s *Screen) Size() (w, h int) { return s.cfg.Width, s.cfg.Height }
 // FPS is the content frame rate.
 func (s *Screen) FPS() int { return s.cfg.FPS }
 
+// Period is one content frame, the interval at which a driver should Step.
+func (s *Screen) Period() time.Duration { return time.Second / time.Duration(s.cfg.FPS) }
+
 // Frame is the number of frames produced so far (the stamp's counter).
 func (s *Screen) Frame() uint32 { return s.frame }
 
