@@ -20,7 +20,7 @@ import (
 
 // GoneTimeout bounds how long teardown waits for the kernel to show a
 // namespace's devices and bind mount gone.
-const GoneTimeout = 5 * time.Second
+const GoneTimeout = 10 * time.Second
 
 func poll(what string, done func() bool) error {
 	deadline := time.Now().Add(GoneTimeout)
@@ -35,51 +35,21 @@ func poll(what string, done func() bool) error {
 	}
 }
 
-// teardownSpace deletes every device in a namespace but lo, waits until
-// netlink shows them gone, then unmounts and removes the namespace and
-// waits until its /run/netns entry is gone. h and ns may be unset (a crashed
-// run's namespace): they are opened from the bind mount then.
+// teardownSpace removes one namespace: it releases our handles, unmounts
+// and removes the /run/netns entry, then polls until the entry is gone and
+// cannot be opened. The kernel then destroys the namespace with every
+// device in it (TAPs, bridges) in one batch; deleting the devices one by
+// one first would cost an RCU grace period each under the RTNL lock.
+// waitDestroyed then watches the kernel finish.
 func teardownSpace(name string, h *netlink.Handle, ns vnetns.NsHandle) error {
 	path := filepath.Join(NetnsDir, name)
-	if !ns.IsOpen() {
-		if n, err := vnetns.GetFromPath(path); err == nil {
-			ns = n
-		}
-	}
-	if h == nil && ns.IsOpen() {
-		if nh, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE); err == nil {
-			h = nh
-		}
-	}
-	var errs []error
 	if h != nil {
-		if links, err := h.LinkList(); err == nil {
-			for _, l := range links {
-				if l.Attrs().Name != "lo" {
-					_ = h.LinkDel(l) // TAPs whose fd closed are already going
-				}
-			}
-		}
-		err := poll("devices of "+name, func() bool {
-			links, err := h.LinkList()
-			if err != nil {
-				return false
-			}
-			for _, l := range links {
-				if l.Attrs().Name != "lo" {
-					return false
-				}
-			}
-			return true
-		})
-		if err != nil {
-			errs = append(errs, err)
-		}
 		h.Close()
 	}
 	if ns.IsOpen() {
 		_ = ns.Close()
 	}
+	var errs []error
 	if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
 		errs = append(errs, fmt.Errorf("netns: unmount %s: %w", path, err))
 	}
@@ -210,6 +180,10 @@ func Clean(o CleanOptions) (*CleanReport, error) {
 		var wg sync.WaitGroup
 		var mu sync.Mutex
 		sem := make(chan struct{}, 8)
+		ids := make([]int, 0, len(names))
+		for _, n := range names {
+			ids = append(ids, nsidOfPath(filepath.Join(NetnsDir, n)))
+		}
 		for _, n := range names {
 			sem <- struct{}{}
 			wg.Add(1)
@@ -225,6 +199,9 @@ func Clean(o CleanOptions) (*CleanReport, error) {
 			}()
 		}
 		wg.Wait()
+		if err := waitDestroyed(ids); err != nil {
+			errs = append(errs, err)
+		}
 		if links, err := netlink.LinkList(); err == nil {
 			for _, l := range links {
 				if strings.Contains(l.Attrs().Name, p[len(NamePrefix):]) && strings.HasPrefix(l.Attrs().Name, "oob") {

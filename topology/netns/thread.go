@@ -40,9 +40,10 @@ func inNS(ns vnetns.NsHandle, f func() error) error {
 	return <-errc
 }
 
-// inNewNS creates the named namespace on a throw-away locked thread and
-// runs f inside it. The thread is never unlocked, so it exits with the
-// goroutine and never runs other code.
+// inNewNS creates the named namespace on a locked thread, runs f inside it
+// and switches the thread back to the host namespace. Relying on the thread
+// dying with its goroutine is not enough: the runtime never ends the main
+// thread, it only parks it — still inside the namespace, keeping it alive.
 func inNewNS(name string, f func(ns vnetns.NsHandle) error) (vnetns.NsHandle, error) {
 	type res struct {
 		ns  vnetns.NsHandle
@@ -53,10 +54,18 @@ func inNewNS(name string, f func(ns vnetns.NsHandle) error) (vnetns.NsHandle, er
 		runtime.LockOSThread()
 		ns, err := vnetns.NewNamed(name)
 		if err != nil {
+			// unshare may have succeeded: go home if we can, or stay locked.
+			if hostNS.IsOpen() && vnetns.Set(hostNS) == nil {
+				runtime.UnlockOSThread()
+			}
 			c <- res{vnetns.None(), fmt.Errorf("netns: create %s: %w", name, err)}
 			return
 		}
-		c <- res{ns, f(ns)}
+		err = f(ns)
+		if hostNS.IsOpen() && vnetns.Set(hostNS) == nil {
+			runtime.UnlockOSThread()
+		}
+		c <- res{ns, err}
 	}()
 	r := <-c
 	return r.ns, r.err

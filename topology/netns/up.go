@@ -82,6 +82,7 @@ type space struct {
 	ns      vnetns.NsHandle
 	h       *netlink.Handle
 	created bool
+	nsid    int // id in the host's netns id table, -1 if none
 	taps    []tapSpec
 	fwd     bool
 	nat     *topology.NAT
@@ -157,12 +158,12 @@ func (t *Topology) plan(r *topology.Resolved) {
 		n := &Node{Name: rn.Name, Role: rn.Role, NS: NSName(t.Prefix, rn.Name), Ifaces: rn.Ifaces, NAT: rn.NAT, t: t, ns: vnetns.None()}
 		t.nodes = append(t.nodes, n)
 		t.byName[n.Name] = n
-		sp := &space{name: n.NS, ns: vnetns.None(), fwd: rn.Forwarding(), nat: rn.NAT, routes: rn.ResolvedRoutes}
+		sp := &space{name: n.NS, ns: vnetns.None(), nsid: -1, fwd: rn.Forwarding(), nat: rn.NAT, routes: rn.ResolvedRoutes}
 		t.spaces = append(t.spaces, sp)
 		spaceOf[rn.Name] = sp
 	}
 	for _, s := range r.Segments {
-		sp := &space{name: NSName(t.Prefix, s.Name), segment: true, ns: vnetns.None()}
+		sp := &space{name: NSName(t.Prefix, s.Name), segment: true, ns: vnetns.None(), nsid: -1}
 		t.spaces = append(t.spaces, sp)
 		spaceOf[s.Name] = sp
 	}
@@ -287,6 +288,18 @@ func (t *Topology) buildSpace(sp *space) error {
 		if err := writeSysctl("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1"); err != nil {
 			return err
 		}
+		// A socket closed just before teardown may be left orphaned
+		// (FIN_WAIT_2, LAST_ACK) with no link to finish on; it holds the
+		// namespace alive until it gives up. Make that quick: it only
+		// affects sockets no process owns any more.
+		if !sp.segment {
+			if err := writeSysctl("/proc/sys/net/ipv4/tcp_orphan_retries", "1"); err != nil {
+				return err
+			}
+			if err := writeSysctl("/proc/sys/net/ipv4/tcp_fin_timeout", "1"); err != nil {
+				return err
+			}
+		}
 		if sp.fwd {
 			if err := writeSysctl("/proc/sys/net/ipv4/ip_forward", "1"); err != nil {
 				return err
@@ -299,7 +312,10 @@ func (t *Topology) buildSpace(sp *space) error {
 		sp.h = h
 		for i := range sp.taps {
 			ts := &sp.taps[i]
-			ifce, err := water.New(water.Config{DeviceType: water.TAP, PlatformSpecificParams: water.PlatformSpecificParams{Name: ts.name}})
+			// Persistent: closing the fd does not unregister the device one
+			// by one (an RCU grace period each, serialised on the RTNL lock);
+			// the devices go in one batch when their namespace dies.
+			ifce, err := water.New(water.Config{DeviceType: water.TAP, PlatformSpecificParams: water.PlatformSpecificParams{Name: ts.name, Persist: true}})
 			if err != nil {
 				return fmt.Errorf("netns: TAP %s in %s: %w", ts.name, sp.name, err)
 			}
@@ -314,6 +330,13 @@ func (t *Topology) buildSpace(sp *space) error {
 	})
 	if sp.ns == vnetns.None() && ns.IsOpen() {
 		sp.ns = ns
+	}
+	if sp.ns.IsOpen() {
+		if id, ierr := assignNSID(sp.ns); ierr == nil {
+			sp.nsid = id
+		} else {
+			t.opts.log.Warn("no netns id; teardown cannot watch destruction", "ns", sp.name, "err", ierr)
+		}
 	}
 	if err != nil {
 		return err
@@ -446,6 +469,13 @@ func (t *Topology) Close() error {
 			}()
 		}
 		wg.Wait()
+		ids := make([]int, 0, len(t.spaces))
+		for _, sp := range t.spaces {
+			ids = append(ids, sp.nsid)
+		}
+		if err := waitDestroyed(ids); err != nil {
+			errs = append(errs, err)
+		}
 		if err := os.Remove(StatePath(t.opts.stateDir, t.Prefix)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}
