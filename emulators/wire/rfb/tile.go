@@ -1,6 +1,10 @@
 package rfb
 
-import "github.com/oobtb/oobtb/emulators/framebuf"
+import (
+	"slices"
+
+	"github.com/oobtb/oobtb/emulators/framebuf"
+)
 
 // Encoding-16 tile subencodings (reference §2.5).
 const (
@@ -203,7 +207,7 @@ func appendPixels(b []byte, pc pixelCodec, wire []uint32) []byte {
 		}
 	case pc.size == 2 && !pc.be:
 		o := len(b)
-		b = append(b, make([]byte, 2*len(wire))...)
+		b = slices.Grow(b, 2*len(wire))[:o+2*len(wire)]
 		d := b[o:]
 		for i, v := range wire {
 			d[2*i] = byte(v)

@@ -3,6 +3,7 @@ package rfb
 import (
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/oobtb/oobtb/emulators/framebuf"
 )
@@ -192,7 +193,7 @@ func readTile(r io.Reader, buf []byte, w, h int, cp pixelCodec) ([]byte, error) 
 	buf = buf[:0]
 	read := func(k int, field string) error {
 		o := len(buf)
-		buf = append(buf, make([]byte, k)...)
+		buf = slices.Grow(buf, k)[:o+k]
 		if _, err := io.ReadFull(r, buf[o:]); err != nil {
 			return bad(tileMsg, field, o, fmt.Sprintf("%d inflated bytes", k), "end of the rectangle's data: "+err.Error())
 		}
