@@ -1,6 +1,7 @@
 package screen_test
 
 import (
+	"slices"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -86,6 +87,13 @@ var _ = Describe("damage exactness", func() {
 			exercise(mustNew(screen.Config{Width: 800, Height: 600, Workload: w, Seed: 5}), 30, true)
 		})
 	}
+
+	It("is exact while the BIOS console and the terminal scroll", func() {
+		for _, w := range []screen.Workload{screen.W1BIOS, screen.W2Terminal} {
+			counts := exercise(mustNew(screen.Config{Width: 640, Height: 480, Workload: w, Seed: 8}), 300, false)
+			Expect(slices.Max(counts)).To(BeNumerically(">=", 30), "%v: a scroll repaints the text area", w)
+		}
+	})
 
 	It("is exact at 1080p for the window drag", func() {
 		exercise(mustNew(screen.Config{Workload: screen.W3Drag, Seed: 3}), 12, true)
