@@ -53,6 +53,7 @@ type Direction struct {
 	stats Stats
 
 	// Scheduler: a goroutine for the real clock, a clock timer otherwise.
+	spin    atomic.Int64 // real-clock spin window, ns
 	kick    chan struct{}
 	done    chan struct{}
 	wg      sync.WaitGroup
@@ -95,6 +96,7 @@ func NewDirection(name string, p Profile, seed uint64, clk clock.Clock, deliver 
 	switch clk.(type) {
 	case clock.Real, *clock.Real:
 		d.real = true
+		d.spin.Store(int64(DefaultSpin))
 		d.wg.Add(1)
 		go d.run()
 	default:

@@ -1,6 +1,7 @@
 package linkemu_test
 
 import (
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -48,22 +49,43 @@ var _ = Describe("Direction under the real clock", func() {
 		return errs
 	}
 
+	// bareTimer measures how late a plain time.Timer fires for n 2 ms
+	// sleeps: the machine's own scheduling noise, against which a run is
+	// judged.
+	bareTimer := func(n int) (p50, p99 time.Duration) {
+		t := time.NewTimer(time.Hour)
+		defer t.Stop()
+		lat := make([]time.Duration, n)
+		for i := range lat {
+			dl := time.Now().Add(2 * time.Millisecond)
+			t.Reset(2 * time.Millisecond)
+			<-t.C
+			lat[i] = time.Since(dl)
+		}
+		slices.Sort(lat)
+		return lat[n/2], lat[n*99/100]
+	}
+
 	It("delivers a 20 ms delay within ±1 ms at p50 and ±2 ms at p99", func() {
-		// The machine is shared, so a run disturbed by other processes is
-		// repeated (at most three runs); the scheduler itself is typically
-		// within tens of µs at p50.
+		// The machine is shared. A run that misses the bounds while a bare
+		// timer on the same machine also misses them says nothing about the
+		// scheduler, so it is repeated (three runs at most) and, if every
+		// run is disturbed that way, the spec is skipped with the figures.
 		const n = 300
-		var p50, p99 time.Duration
 		for attempt := 1; attempt <= 3; attempt++ {
 			errs := measure(n)
-			p50, p99 = errs[n/2], errs[n*99/100]
-			GinkgoWriter.Printf("real-clock scheduling error (run %d): p50 %v p99 %v max %v\n", attempt, p50, p99, errs[n-1])
+			p50, p99 := errs[n/2], errs[n*99/100]
+			b50, b99 := bareTimer(200)
+			GinkgoWriter.Printf("run %d: scheduling error p50 %v p99 %v max %v; bare timer lateness p50 %v p99 %v\n",
+				attempt, p50, p99, errs[n-1], b50, b99)
 			if p50.Abs() < time.Millisecond && p99.Abs() < 2*time.Millisecond {
-				break
+				return
+			}
+			if b50 < time.Millisecond && b99 < 2*time.Millisecond {
+				Fail(fmt.Sprintf("scheduling error p50 %v p99 %v on a machine whose bare timer is late by p50 %v p99 %v", p50, p99, b50, b99))
 			}
 		}
-		Expect(p50.Abs()).To(BeNumerically("<", time.Millisecond))
-		Expect(p99.Abs()).To(BeNumerically("<", 2*time.Millisecond))
+		Skip("machine too loaded to judge real-clock accuracy: even a bare timer misses ±1 ms p50 / ±2 ms p99 (see GinkgoWriter output)")
 	})
 
 	It("delivers in order under load and stops cleanly", func() {

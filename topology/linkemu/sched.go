@@ -6,20 +6,34 @@ import (
 )
 
 // The scheduler wakes the Direction when the earliest scheduled frame is
-// due. Under clock.Real one goroutine per Direction sleeps on a time.Timer
-// until shortly before the deadline and spins (yielding) for the rest: the
-// Go timer typically fires 50–300 µs late, so the goroutine learns how late
-// (an exponentially weighted mean) and sets its timer that much early.
+// due. Under clock.Real one goroutine per Direction sleeps on a time.Timer.
+// The Go timer typically fires 50–300 µs late (milliseconds on a loaded
+// machine), so the goroutine learns how late — an exponentially weighted
+// mean of recent wake-ups — and aims its timer that much early, at most
+// SetSpin's window (DefaultSpin), then yields in a loop (runtime.Gosched)
+// until the deadline. That keeps the median error in the tens of µs even
+// under load, where a bare timer is late by 0.5 ms or more. The price is
+// CPU: with frames due less than the window apart the goroutine is always
+// spinning; SetSpin(0) trades precision for that CPU. Frames are never
+// delivered before their due time.
+//
 // Under any other clock the Direction arms one clock timer (AfterFunc) for
 // the earliest deadline; clock.Manual runs it synchronously inside Advance,
 // which makes tests exact.
 
+// DefaultSpin is the default spin window of a real-clock Direction.
+const DefaultSpin = 300 * time.Microsecond
+
 const (
-	initialSlack = 100 * time.Microsecond
-	maxSlack     = time.Millisecond
-	// minSleep: below this the goroutine spins instead of arming the timer.
-	minSleep = 20 * time.Microsecond
+	initialSlack = 150 * time.Microsecond
+	maxLateness  = time.Millisecond // samples are clipped here: longer is preemption
+	minSleep     = 20 * time.Microsecond
 )
+
+// SetSpin sets how long before a deadline the real-clock scheduler may wake
+// and spin (0: sleep on the timer only, saving CPU at the cost of the
+// timer's lateness). It has no effect under other clocks.
+func (d *Direction) SetSpin(window time.Duration) { d.spin.Store(int64(max(window, 0))) }
 
 func (d *Direction) run() {
 	defer d.wg.Done()
@@ -41,27 +55,13 @@ func (d *Direction) run() {
 				return
 			}
 		}
+		spin := d.spin.Load()
+		aim := min(slack, spin)
 		rem := next - d.now()
 		switch {
 		case rem <= 0:
 			d.drain()
-			continue
-		case rem > slack+int64(minSleep):
-			wake := time.Duration(rem - slack)
-			target := time.Now().Add(wake)
-			t.Reset(wake)
-			select {
-			case <-t.C:
-				late := int64(time.Since(target))
-				slack += (max(late, 0) - slack) / 8
-				slack = min(max(slack, 0), int64(maxSlack))
-			case <-d.kick:
-				t.Stop()
-			case <-d.done:
-				t.Stop()
-				return
-			}
-		default:
+		case spin > 0 && rem <= aim+int64(minSleep):
 			// Close to the deadline: yield until it passes, but keep
 			// listening for an earlier frame or Close.
 			select {
@@ -70,6 +70,20 @@ func (d *Direction) run() {
 				return
 			default:
 				runtime.Gosched()
+			}
+		default:
+			wake := time.Duration(rem - aim)
+			target := time.Now().Add(wake)
+			t.Reset(wake)
+			select {
+			case <-t.C:
+				late := min(max(int64(time.Since(target)), 0), int64(maxLateness))
+				slack += (late - slack) / 8
+			case <-d.kick:
+				t.Stop()
+			case <-d.done:
+				t.Stop()
+				return
 			}
 		}
 	}
