@@ -82,6 +82,18 @@ var _ = Describe("power", func() {
 		Expect(screen.ChecksumImage(a)).To(Equal(screen.ChecksumImage(b)))
 	})
 
+	It("restarts POST when reset during the boot", func() {
+		s := mustNew(screen.Config{Width: 640, Height: 480, BootDuration: time.Second})
+		s.Step(t0)
+		Expect(s.SetPower(screen.PowerBooting)).To(Succeed())
+		s.Advance(800 * time.Millisecond)
+		Expect(s.SetPower(screen.PowerBooting)).To(Succeed())
+		s.Advance(800 * time.Millisecond)
+		Expect(s.Power()).To(Equal(screen.PowerBooting))
+		s.Advance(200 * time.Millisecond)
+		Expect(s.Power()).To(Equal(screen.PowerOn))
+	})
+
 	It("clears typed text and the pointer when switched off, not when put to sleep", func() {
 		s := mustNew(screen.Config{Width: 640, Height: 480})
 		typeText(s, "keep", 1)

@@ -286,12 +286,13 @@ func (s *Screen) PointerEvent(mask uint8, x, y int, id uint32) {
 // from its beginning, PowerBooting shows the BIOS POST text for
 // Config.BootDuration and then the workload, PowerOff and PowerSleep are
 // black with no stamp. Switching off also clears typed text, dots and the
-// pointer. The change shows at the next Step.
+// pointer. PowerBooting always restarts the boot sequence (a reset during
+// POST starts POST again). The change shows at the next Step.
 func (s *Screen) SetPower(p Power) error {
 	if p >= numPowers {
 		return fmt.Errorf("screen: unknown power state %d", p)
 	}
-	if p != s.power {
+	if p != s.power || p == PowerBooting {
 		s.enter(p, s.now)
 		s.changed = true
 	}
