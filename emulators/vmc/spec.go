@@ -171,6 +171,9 @@ func policyFor(spec Spec) (policy.Config, error) {
 		cfg.Extension = policy.ExtensionMalformed
 	}
 	cfg.FailoverCapable = !spec.Incapable
+	// A call for help must reach the server as trigger 1 even when a
+	// periodic tunnel to the same MPS is up (flow F2).
+	cfg.ReconnectForUserRequest = true
 	if err := cfg.Validate(); err != nil {
 		return policy.Config{}, fmt.Errorf("vmc: remote-access configuration: %w", err)
 	}
