@@ -253,3 +253,13 @@ var _ = Describe("writers", func() {
 		Expect(h.Values("a")).To(Equal([]string{"x"}))
 	})
 })
+
+var _ = Describe("DMT completion rule without Content-Type", func() {
+	It("ends a bare 401 at </html>", func() {
+		in := "HTTP/1.1 401 Unauthorized\r\nConnection: close\r\n\r\n<html></html>\r\n"
+		r, n, err := httpwire.ParseResponse([]byte(in+"junk"), httpwire.Limits{})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(n).To(Equal(len(in)))
+		Expect(string(r.Body)).To(Equal("<html></html>\r\n"))
+	})
+})

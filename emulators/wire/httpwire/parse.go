@@ -300,9 +300,9 @@ func ParseRequest(b []byte, lim Limits) (*Request, int, error) {
 // ParseResponse cuts one response from the front of b, like ParseRequest.
 //
 // Framing follows RFC 9112 plus DMT MPS's completion rule: a response with
-// neither Transfer-Encoding nor Content-Length but Content-Type text/html
-// (AMT's 401 page, sent with Connection: close) ends after "</html>" and an
-// optional line break. Any other close-delimited response is only complete
+// neither Transfer-Encoding nor Content-Length that is a 401 or has
+// Content-Type text/html (AMT's log-on-failed page, sent with Connection:
+// close) ends after "</html>" and an optional line break. Any other close-delimited response is only complete
 // at end of stream: see ParseResponseAtEOF.
 func ParseResponse(b []byte, lim Limits) (*Response, int, error) {
 	return parseResponse(b, lim, false)
@@ -367,7 +367,8 @@ func parseResponse(b []byte, lim Limits, eof bool) (*Response, int, error) {
 		i += n
 	case frameClose:
 		end := -1
-		if ct := r.Header.Get("Content-Type"); len(ct) >= 9 && strings.EqualFold(ct[:9], "text/html") {
+		ct := r.Header.Get("Content-Type")
+		if code == 401 || len(ct) >= 9 && strings.EqualFold(ct[:9], "text/html") {
 			if k := bytes.Index(b[i:], []byte("</html>")); k >= 0 {
 				end = i + k + len("</html>")
 				if len(b)-end >= 2 && b[end] == '\r' && b[end+1] == '\n' {
