@@ -105,3 +105,44 @@ var _ = Describe("one-site", func() {
 		Expect(err).To(HaveOccurred(), "the server has no route to the LAN")
 	})
 })
+
+var _ = Describe("two-sites", func() {
+	It("routes both sites through the ISP router, each behind its own NAT", func() {
+		spec, err := topology.LoadFile("../examples/two-sites.yaml")
+		Expect(err).NotTo(HaveOccurred())
+		t := upSpec(spec)
+		_, peers := echoServer(t.Node("server"), "7010")
+		for _, c := range []struct{ dev, gw string }{{"a1", "gw-a"}, {"b2", "gw-b"}} {
+			echoOnce(t.Node(c.dev), "server:7010")
+			var p net.Addr
+			Eventually(peers).Should(Receive(&p))
+			Expect(netip.MustParseAddrPort(p.String()).Addr()).To(Equal(t.Node(c.gw).AddrOn("wan0")))
+		}
+		echoOnce(t.Node("console"), "server:7010")
+	})
+})
+
+var _ = Describe("lan-200", func() {
+	It("brings 200 clients up behind one gateway and down again", func() {
+		spec, err := topology.LoadFile("../examples/lan-200.yaml")
+		Expect(err).NotTo(HaveOccurred())
+		t := upSpec(spec)
+		Expect(t.Nodes()).To(HaveLen(202))
+		Expect(t.Namespaces()).To(HaveLen(203))
+		echoServer(t.Node("server"), "7020")
+		echoOnce(t.Node("c1"), "server:7020")
+		echoOnce(t.Node("c200"), "server:7020")
+		// Node.Do runs inside the namespace.
+		var ifaces []net.Interface
+		Expect(t.Node("c17").Do(func() error {
+			var err error
+			ifaces, err = net.Interfaces()
+			return err
+		})).To(Succeed())
+		var names []string
+		for _, i := range ifaces {
+			names = append(names, i.Name)
+		}
+		Expect(names).To(ConsistOf("lo", "eth0"))
+	})
+})
