@@ -138,7 +138,10 @@ type Config struct {
 	Seed          uint64        // seeds the workload's content and motion
 	FPS           int           // content frame rate in Hz, 1..240; 0 → 30
 	BootDuration  time.Duration // BIOS text before the workload when booting; 0 → 3 s
-	Power         Power         // initial power state
+	// BootWidth×BootHeight is the display mode during POST, e.g. 640×480
+	// as a real BIOS; 0×0 → the same as Width×Height (no mode change).
+	BootWidth, BootHeight int
+	Power                 Power // initial power state
 }
 
 const (
@@ -153,6 +156,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if err := (Resolution{c.Width, c.Height}).validate(); err != nil {
 		return c, err
+	}
+	if c.BootWidth == 0 && c.BootHeight == 0 {
+		c.BootWidth, c.BootHeight = c.Width, c.Height
+	}
+	if err := (Resolution{c.BootWidth, c.BootHeight}).validate(); err != nil {
+		return c, fmt.Errorf("boot mode: %w", err)
 	}
 	if c.FPS == 0 {
 		c.FPS = DefaultFPS

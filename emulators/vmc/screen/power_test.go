@@ -156,3 +156,56 @@ var _ = Describe("configuration", func() {
 		Expect(err).To(HaveOccurred())
 	})
 })
+
+var _ = Describe("display modes", func() {
+	It("boots in the POST mode and switches to the workload's mode", func() {
+		s := mustNew(screen.Config{Width: 1024, Height: 768, BootWidth: 640, BootHeight: 480,
+			BootDuration: time.Second, Power: screen.PowerOff})
+		Expect(sizeOf(s)).To(Equal([2]int{1024, 768}))
+		s.Step(t0)
+		Expect(s.SetPower(screen.PowerBooting)).To(Succeed())
+		s.Advance(frame)
+		Expect(sizeOf(s)).To(Equal([2]int{640, 480}))
+		Expect(s.Image().W).To(Equal(640))
+		d := s.TakeDamage()
+		Expect(d.Count()).To(Equal(10 * 8))
+		_, err := screen.DecodeStamp(s.Image())
+		Expect(err).NotTo(HaveOccurred())
+
+		s.Advance(time.Second)
+		Expect(s.Power()).To(Equal(screen.PowerOn))
+		Expect(sizeOf(s)).To(Equal([2]int{1024, 768}))
+		Expect(s.TakeDamage().Count()).To(Equal(16 * 12))
+		Expect(s.Image().H).To(Equal(768))
+		// Incremental damage stays exact after the switch.
+		exercise(s, 5, true)
+	})
+
+	It("changes resolution at run time, keeping the workload's frame and typed text", func() {
+		s := mustNew(screen.Config{Width: 800, Height: 600, Workload: screen.W2Terminal, Seed: 2})
+		s.Step(t0)
+		typeText(s, "kept", 1)
+		runFrames(s, 10)
+		Expect(s.SetResolution(1280, 1024)).To(Succeed())
+		Expect(s.Advance(0)).To(BeTrue())
+		Expect(sizeOf(s)).To(Equal([2]int{1280, 1024}))
+		Expect(s.TakeDamage().Count()).To(Equal(20 * 16))
+		Expect(screen.PanelLines(s)[0]).To(Equal("kept"))
+
+		ref := mustNew(screen.Config{Width: 1280, Height: 1024, Workload: screen.W2Terminal, Seed: 2})
+		ref.Step(t0)
+		typeText(ref, "kept", 1)
+		runFrames(ref, 10)
+		a, b := s.Snapshot(), ref.Snapshot()
+		a.Fill(0, 0, screen.StampWidth, screen.StampHeight, 0)
+		b.Fill(0, 0, screen.StampWidth, screen.StampHeight, 0)
+		Expect(screen.ChecksumImage(a)).To(Equal(screen.ChecksumImage(b)))
+
+		Expect(s.SetResolution(10, 10)).NotTo(Succeed())
+	})
+})
+
+func sizeOf(s *screen.Screen) [2]int {
+	w, h := s.Size()
+	return [2]int{w, h}
+}

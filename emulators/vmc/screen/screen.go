@@ -18,6 +18,7 @@ import (
 // committed and reported as damage only if its pixels differ from out.
 type Screen struct {
 	cfg                Config
+	w, h               int             // current display mode
 	base, out, scratch *framebuf.Image // nil after Release
 	pending            Damage          // tiles to recompose at the next frame
 	damage             Damage          // tiles changed since TakeDamage
@@ -46,9 +47,8 @@ func New(cfg Config) (*Screen, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Screen{cfg: cfg, panel: newPanel(cfg.Width, cfg.Height)}
-	s.pending = NewDamage(cfg.Width, cfg.Height)
-	s.damage = NewDamage(cfg.Width, cfg.Height)
+	s := &Screen{cfg: cfg}
+	s.resize(cfg.Width, cfg.Height)
 	s.enter(cfg.Power, s.now)
 	if err := s.ensurePixels(); err != nil {
 		return nil, err
@@ -61,17 +61,52 @@ func New(cfg Config) (*Screen, error) {
 func (s *Screen) enter(p Power, start time.Time) {
 	if p == PowerOff {
 		// A host that was switched off comes back with a fresh screen.
-		s.panel = newPanel(s.cfg.Width, s.cfg.Height)
+		s.panel = newPanel(s.w, s.h)
 		s.ptr = pointer{}
 	}
-	s.power, s.phaseStart, s.contN, s.needFull = p, start, 0, true
 	switch p {
 	case PowerOn:
-		s.cont = newContent(s.cfg.Workload, s.cfg.Width, s.cfg.Height, s.cfg.Seed, s.cfg.FPS)
+		s.resize(s.cfg.Width, s.cfg.Height)
 	case PowerBooting:
-		s.cont = newBootConsole(s.cfg.Width, s.cfg.Height, s.framesIn(s.cfg.BootDuration))
-	default:
-		s.cont = nil
+		s.resize(s.cfg.BootWidth, s.cfg.BootHeight)
+	}
+	s.power, s.phaseStart, s.contN, s.needFull = p, start, 0, true
+	s.cont = s.newContent()
+}
+
+func (s *Screen) newContent() content {
+	switch s.power {
+	case PowerOn:
+		return newContent(s.cfg.Workload, s.w, s.h, s.cfg.Seed, s.cfg.FPS)
+	case PowerBooting:
+		return newBootConsole(s.w, s.h, s.framesIn(s.cfg.BootDuration))
+	}
+	return nil
+}
+
+// resize switches the display mode: new damage sets, new pixel layers, and
+// everything counts as damaged. Typed text survives when the input panel
+// keeps its width.
+func (s *Screen) resize(w, h int) {
+	if w == s.w && h == s.h {
+		return
+	}
+	s.w, s.h = w, h
+	old := s.panel
+	s.panel = newPanel(w, h)
+	if old != nil && old.grid.cols == s.panel.grid.cols {
+		s.panel.grid, s.panel.shown = old.grid, old.shown
+		s.panel.grid.dirty(0, s.panel.grid.rows)
+	}
+	s.ptr.x, s.ptr.y = min(s.ptr.x, w-1), min(s.ptr.y, h-1)
+	s.pending, s.damage = NewDamage(w, h), NewDamage(w, h)
+	s.damage.MarkAll()
+	s.needFull = true
+	if s.out != nil {
+		// Sizes are validated, so allocation cannot fail; the next render
+		// draws everything.
+		s.base, _ = framebuf.New(w, h)
+		s.out, _ = framebuf.New(w, h)
 	}
 }
 
@@ -193,10 +228,10 @@ func (s *Screen) ensurePixels() error {
 		return nil
 	}
 	var err error
-	if s.base, err = framebuf.New(s.cfg.Width, s.cfg.Height); err != nil {
+	if s.base, err = framebuf.New(s.w, s.h); err != nil {
 		return fmt.Errorf("screen: %w", err)
 	}
-	s.out, _ = framebuf.New(s.cfg.Width, s.cfg.Height)
+	s.out, _ = framebuf.New(s.w, s.h)
 	s.scratch, _ = framebuf.New(TileSize, TileSize)
 	s.needFull = true
 	s.render()
@@ -257,7 +292,7 @@ func (s *Screen) KeyEvent(down bool, keysym uint32, id uint32) {
 // red, green or blue dot there. The last 256 dots stay on screen.
 func (s *Screen) PointerEvent(mask uint8, x, y int, id uint32) {
 	s.inputID, s.changed = id, true
-	x, y = min(max(x, 0), s.cfg.Width-1), min(max(y, 0), s.cfg.Height-1)
+	x, y = min(max(x, 0), s.w-1), min(max(y, 0), s.h-1)
 	p := &s.ptr
 	if !s.power.Dark() {
 		if p.shown {
@@ -322,8 +357,33 @@ func (s *Screen) Power() Power { return s.power }
 // Workload is the configured workload.
 func (s *Screen) Workload() Workload { return s.cfg.Workload }
 
-// Size is the resolution.
-func (s *Screen) Size() (w, h int) { return s.cfg.Width, s.cfg.Height }
+// Size is the current display mode. It changes when a boot with a
+// Config.BootWidth×BootHeight POST mode ends, and on SetResolution; the KVM
+// server compares it after each Step and sends DesktopSize when it moved.
+func (s *Screen) Size() (w, h int) { return s.w, s.h }
+
+// SetResolution changes the mode the workload runs in. It applies now if
+// the display is on or dark, after POST if booting. The workload carries on
+// at its current frame, drawn afresh at the new size; the whole screen is
+// damaged.
+func (s *Screen) SetResolution(w, h int) error {
+	if err := (Resolution{w, h}).validate(); err != nil {
+		return err
+	}
+	s.cfg.Width, s.cfg.Height = w, h
+	if s.power == PowerBooting || (w == s.w && h == s.h) {
+		return nil
+	}
+	s.resize(w, h)
+	if s.cont != nil {
+		s.cont = s.newContent()
+		if s.contN > 0 {
+			s.cont.advance(s.contN)
+		}
+	}
+	s.changed = true
+	return nil
+}
 
 // FPS is the content frame rate.
 func (s *Screen) FPS() int { return s.cfg.FPS }
