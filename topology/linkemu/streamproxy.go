@@ -74,6 +74,9 @@ type streamDir struct {
 type StreamStats struct {
 	BytesAB, BytesBA uint64 // bytes delivered client→target and back
 	LostAB, LostBA   uint64 // chunks delayed by a simulated retransmission
+	// QueuedAB and QueuedBA are bytes read from one side and not yet
+	// written to the other, over the open connections.
+	QueuedAB, QueuedBA int64
 	Conns            uint64 // connections accepted
 	Active           int    // connections open now
 }
@@ -189,11 +192,16 @@ func (p *StreamProxy) ResetConns() {
 func (p *StreamProxy) Stats() StreamStats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return StreamStats{
+	st := StreamStats{
 		BytesAB: p.dirs[0].bytes.Load(), BytesBA: p.dirs[1].bytes.Load(),
 		LostAB: p.dirs[0].lost.Load(), LostBA: p.dirs[1].lost.Load(),
 		Conns: p.accepted, Active: len(p.conns),
 	}
+	for c := range p.conns {
+		st.QueuedAB += c.pumps[0].queued.Load()
+		st.QueuedBA += c.pumps[1].queued.Load()
+	}
+	return st
 }
 
 // Close stops listening, closes every connection and waits for all of the
@@ -270,6 +278,9 @@ func (p *StreamProxy) handle(c net.Conn) {
 		return
 	}
 	pc := &proxyConn{p: p, c: c, u: u, done: make(chan struct{})}
+	for i, pair := range [2][2]net.Conn{{c, u}, {u, c}} {
+		pc.pumps[i] = &pump{p: p, pc: pc, dir: i, src: pair[0], dst: pair[1], q: make(chan chunk, chunkQueueCapacity), space: make(chan struct{}, 1)}
+	}
 	p.mu.Lock()
 	if p.ctx.Err() != nil {
 		p.mu.Unlock()
@@ -279,8 +290,7 @@ func (p *StreamProxy) handle(c net.Conn) {
 	}
 	p.conns[pc] = struct{}{}
 	p.mu.Unlock()
-	for i, pair := range [2][2]net.Conn{{c, u}, {u, c}} {
-		pm := &pump{p: p, pc: pc, dir: i, src: pair[0], dst: pair[1], q: make(chan chunk, chunkQueueCapacity), space: make(chan struct{}, 1)}
+	for _, pm := range pc.pumps {
 		p.wg.Add(2)
 		go pm.read()
 		go pm.write()
@@ -300,6 +310,7 @@ type proxyConn struct {
 	done     chan struct{}
 	once     sync.Once
 	finished atomic.Int32 // writers that completed a clean half-close
+	pumps    [2]*pump     // client→target, target→client
 }
 
 func (pc *proxyConn) abort() {
