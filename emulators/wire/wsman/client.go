@@ -80,7 +80,7 @@ func (b Builder) Delete(messageID, resourceURI string, sel ...Selector) []byte {
 // Enumerate builds an Enumerate of resourceURI.
 func (b Builder) Enumerate(messageID, resourceURI string) []byte {
 	dst := b.start(nil, ActionEnumerate, resourceURI, messageID, nil)
-	return append(dst, `<Body><Enumerate xmlns="`+NSEnumeration+`" /></Body>`+reqEnd...)
+	return append(dst, `<Body><Enumerate xmlns="`+NSEnumeration+`"/></Body>`+reqEnd...)
 }
 
 // Pull builds a Pull; maxElements and maxChars ≤ 0 are left out (the servers

@@ -2,6 +2,7 @@ package wsman_test
 
 import (
 	"errors"
+	"reflect"
 	"testing"
 
 	"github.com/oobtb/oobtb/emulators/wire/wsman"
@@ -45,6 +46,21 @@ func FuzzParseResponse(f *testing.F) {
 		var fault *wsman.Fault
 		if err != nil && errors.As(err, &fault) && r == nil {
 			t.Fatal("fault without response")
+		}
+		if err != nil {
+			return
+		}
+		// What AMT-style writers produce from a parsed instance must parse
+		// back to the same instance.
+		if r.Instance != nil && r.Instance.ResourceURI != "" && validName(r.Instance.Class) && propsWritable(r.Instance.Props) {
+			out := wsman.AppendGetResponse(nil, wsman.Reply{RelatesTo: r.RelatesTo, ResourceURI: r.ResourceURI}, r.Instance)
+			r2, err := wsman.ParseResponse(out, wsman.Limits{})
+			if err != nil {
+				t.Fatalf("reparse: %v\n%s", err, out)
+			}
+			if !reflect.DeepEqual(r2.Instance, r.Instance) || r2.RelatesTo != r.RelatesTo {
+				t.Fatalf("round trip changed the instance:\n%#v\n%#v", r.Instance, r2.Instance)
+			}
 		}
 	})
 }
