@@ -3,6 +3,7 @@ package rfb
 import (
 	"fmt"
 	"math/bits"
+	"sync"
 )
 
 // PixelFormat is RFB's 16-byte pixel format (RFC 6143 §7.4). Only true-colour
@@ -150,11 +151,40 @@ type Converter struct {
 	er, eg, eb [256]uint32 // decode lookup by channel value when max ≤ 255
 }
 
-// NewConverter validates pf and builds its lookup tables.
+// converters caches built converters: they are immutable, and a vMC serving
+// many sessions, or a fuzzer, would otherwise rebuild the same 64K-entry
+// tables. The cache is bounded since clients choose the formats.
+var converters struct {
+	sync.Mutex
+	m map[PixelFormat]*Converter
+}
+
+const maxCachedConverters = 64
+
+// NewConverter validates pf and returns its (shared, immutable) converter.
 func NewConverter(pf PixelFormat) (*Converter, error) {
 	if err := pf.Validate(); err != nil {
 		return nil, err
 	}
+	converters.Lock()
+	c, ok := converters.m[pf]
+	converters.Unlock()
+	if ok {
+		return c, nil
+	}
+	c = buildConverter(pf)
+	converters.Lock()
+	if converters.m == nil {
+		converters.m = map[PixelFormat]*Converter{}
+	}
+	if len(converters.m) < maxCachedConverters {
+		converters.m[pf] = c
+	}
+	converters.Unlock()
+	return c, nil
+}
+
+func buildConverter(pf PixelFormat) *Converter {
 	c := &Converter{pf: pf}
 	switch {
 	case pf.RedMax == 31 && pf.GreenMax == 63 && pf.BlueMax == 31 && pf.RedShift == 11 && pf.GreenShift == 5 && pf.BlueShift == 0:
@@ -191,7 +221,7 @@ func NewConverter(pf PixelFormat) (*Converter, error) {
 			c.rev[w] = c.toRGBSlow(uint32(w))
 		}
 	}
-	return c, nil
+	return c
 }
 
 // PixelFormat returns the converter's format.

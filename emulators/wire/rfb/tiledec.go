@@ -260,3 +260,29 @@ func readTile(r io.Reader, buf []byte, w, h int, cp pixelCodec) ([]byte, error) 
 		return buf, bad(tileMsg, "subencoding", 0, "0, 1, 2..16, 128 or 130..255", fmt.Sprint(sub))
 	}
 }
+
+// TileDecoder decodes single encoding-16 tiles (already out of their
+// framing) for tools that inspect captures.
+type TileDecoder struct{ td tileDecoder }
+
+// NewTileDecoder returns a tile decoder for pixel format pf.
+func NewTileDecoder(pf PixelFormat) (*TileDecoder, error) {
+	c, err := NewConverter(pf)
+	if err != nil {
+		return nil, err
+	}
+	return &TileDecoder{td: tileDecoder{conv: c, cp: newCPixelCodec(pf)}}, nil
+}
+
+// Decode decodes one tile from the front of tile into area r of img and
+// returns the bytes used. r must be 1..64 a side and inside img.
+func (d *TileDecoder) Decode(tile []byte, img *framebuf.Image, r Rect) (int, error) {
+	x, y, w, h := int(r.X), int(r.Y), int(r.W), int(r.H)
+	if w < 1 || w > TileSize || h < 1 || h > TileSize {
+		return 0, bad(tileMsg, "size", 0, "width and height 1..64", fmt.Sprintf("%dx%d", w, h))
+	}
+	if img == nil || x+w > img.W || y+h > img.H {
+		return 0, bad(tileMsg, "position", 0, "inside the image", r.String())
+	}
+	return d.td.decode(tile, img, x, y, w, h)
+}
