@@ -49,43 +49,53 @@ var _ = Describe("Direction under the real clock", func() {
 		return errs
 	}
 
-	// bareTimer measures how late a plain time.Timer fires for n 2 ms
-	// sleeps: the machine's own scheduling noise, against which a run is
-	// judged.
-	bareTimer := func(n int) (p50, p99 time.Duration) {
+	// bareTimer measures, until stop is closed, how late a plain
+	// time.Timer fires for 2 ms sleeps: the machine's own scheduling noise
+	// during a run.
+	bareTimer := func(stop <-chan struct{}, out chan<- [2]time.Duration) {
 		t := time.NewTimer(time.Hour)
 		defer t.Stop()
-		lat := make([]time.Duration, n)
-		for i := range lat {
+		var lat []time.Duration
+		for {
+			select {
+			case <-stop:
+				slices.Sort(lat)
+				n := len(lat)
+				out <- [2]time.Duration{lat[n/2], lat[n*99/100]}
+				return
+			default:
+			}
 			dl := time.Now().Add(2 * time.Millisecond)
 			t.Reset(2 * time.Millisecond)
 			<-t.C
-			lat[i] = time.Since(dl)
+			lat = append(lat, time.Since(dl))
 		}
-		slices.Sort(lat)
-		return lat[n/2], lat[n*99/100]
 	}
 
 	It("delivers a 20 ms delay within ±1 ms at p50 and ±2 ms at p99", func() {
-		// The machine is shared. A run that misses the bounds while a bare
-		// timer on the same machine also misses them says nothing about the
-		// scheduler, so it is repeated (three runs at most) and, if every
-		// run is disturbed that way, the spec is skipped with the figures.
+		// The machine is shared. While the frames flow, a bare timer measures
+		// the machine's own noise; a run in which even the bare timer is late
+		// by more than 1 ms at p99 says nothing about the scheduler, so it is
+		// repeated (three runs at most) and, if every run is disturbed, the
+		// spec is skipped with the figures.
 		const n = 300
 		for attempt := 1; attempt <= 3; attempt++ {
+			stop, base := make(chan struct{}), make(chan [2]time.Duration, 1)
+			go bareTimer(stop, base)
 			errs := measure(n)
+			close(stop)
+			b := <-base
 			p50, p99 := errs[n/2], errs[n*99/100]
-			b50, b99 := bareTimer(200)
 			GinkgoWriter.Printf("run %d: scheduling error p50 %v p99 %v max %v; bare timer lateness p50 %v p99 %v\n",
-				attempt, p50, p99, errs[n-1], b50, b99)
+				attempt, p50, p99, errs[n-1], b[0], b[1])
 			if p50.Abs() < time.Millisecond && p99.Abs() < 2*time.Millisecond {
 				return
 			}
-			if b50 < time.Millisecond && b99 < 2*time.Millisecond {
-				Fail(fmt.Sprintf("scheduling error p50 %v p99 %v on a machine whose bare timer is late by p50 %v p99 %v", p50, p99, b50, b99))
+			if b[1] < time.Millisecond {
+				Fail(fmt.Sprintf("scheduling error p50 %v p99 %v while a bare timer was late by p50 %v p99 %v", p50, p99, b[0], b[1]))
 			}
 		}
-		Skip("machine too loaded to judge real-clock accuracy: even a bare timer misses ±1 ms p50 / ±2 ms p99 (see GinkgoWriter output)")
+		Skip("machine too loaded to judge real-clock accuracy: a bare timer was late by more than 1 ms at p99 in every run (see GinkgoWriter output)")
 	})
 
 	It("delivers in order under load and stops cleanly", func() {

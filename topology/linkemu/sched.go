@@ -8,8 +8,9 @@ import (
 // The scheduler wakes the Direction when the earliest scheduled frame is
 // due. Under clock.Real one goroutine per Direction sleeps on a time.Timer.
 // The Go timer typically fires 50–300 µs late (milliseconds on a loaded
-// machine), so the goroutine learns how late — an exponentially weighted
-// mean of recent wake-ups — and aims its timer that much early, at most
+// machine), so the goroutine learns how late — a low quantile of recent
+// wake-ups, tracked by an asymmetric moving average — and aims its timer
+// that much early, at most
 // SetSpin's window (DefaultSpin), then yields in a loop (runtime.Gosched)
 // until the deadline. That keeps the median error in the tens of µs even
 // under load, where a bare timer is late by 0.5 ms or more. The price is
@@ -77,8 +78,17 @@ func (d *Direction) run() {
 			t.Reset(wake)
 			select {
 			case <-t.C:
+				// Track a low quantile of the lateness, not its mean: falling
+				// fast and rising slowly keeps the wake-up just before the
+				// deadline in most cases, so the spin stays short (a long
+				// spin costs CPU and, on a busy machine, gets the thread
+				// preempted).
 				late := min(max(int64(time.Since(target)), 0), int64(maxLateness))
-				slack += (late - slack) / 8
+				if late < slack {
+					slack += (late - slack) / 4
+				} else {
+					slack += (late - slack) / 64
+				}
 			case <-d.kick:
 				t.Stop()
 			case <-d.done:

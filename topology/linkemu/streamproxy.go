@@ -77,8 +77,8 @@ type StreamStats struct {
 	// QueuedAB and QueuedBA are bytes read from one side and not yet
 	// written to the other, over the open connections.
 	QueuedAB, QueuedBA int64
-	Conns            uint64 // connections accepted
-	Active           int    // connections open now
+	Conns              uint64 // connections accepted
+	Active             int    // connections open now
 }
 
 const (
