@@ -233,11 +233,15 @@ func (p *StreamProxy) acceptLoop() {
 			if p.ctx.Err() != nil {
 				return
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
+			// Out of descriptors or a similar passing condition: back off
+			// briefly (on the wall clock, as the condition is the OS's) and
+			// keep serving.
+			select {
+			case <-time.After(5 * time.Millisecond):
 				continue
+			case <-p.ctx.Done():
+				return
 			}
-			return
 		}
 		p.mu.Lock()
 		p.accepted++
