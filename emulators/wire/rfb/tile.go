@@ -40,10 +40,14 @@ type tileEncoder struct {
 }
 
 // appendTile encodes the w×h tile at (x, y) of img, which the caller has
-// checked lies inside the image.
-func (t *tileEncoder) appendTile(b []byte, img *framebuf.Image, x, y, w, h int) []byte {
+// checked lies inside the image; solid says the caller already knows it is
+// one colour.
+func (t *tileEncoder) appendTile(b []byte, img *framebuf.Image, x, y, w, h int, solid bool) []byte {
 	stride := img.Stride
 	src := img.Pix[y*stride+x:]
+	if solid {
+		return t.cp.put(append(b, SubSolid), t.conv.ToWire(src[0]))
+	}
 	n := w * h
 	cps := t.cp.size
 	raw := n * cps
