@@ -39,8 +39,8 @@ type Encoder struct {
 	// per-tile solid flags of the current 64-row band
 	solid [framebuf.MaxSide / TileSize]bool
 	first [framebuf.MaxSide / TileSize]uint32
-	zw   *zlib.Writer
-	zout appendWriter
+	zw    *zlib.Writer
+	zout  appendWriter
 }
 
 // appendWriter is the io.Writer the deflate stream writes through; it
