@@ -120,6 +120,11 @@ var _ = Describe("profiles", func() {
 		Expect(p).To(Equal(linkemu.Profile{Delay: 20 * time.Millisecond, Jitter: 5 * time.Millisecond, JitterDist: "normal", Reorder: true,
 			RateBps: 20_000_000, QueueBytes: 64 << 10, QueuePackets: 50, Duplicate: 0.005, Corrupt: 0.0001, MTU: 1500}))
 		Expect(linkemu.ParseProfile(p.String())).To(Equal(p))
+		// A base applies first wherever it is written.
+		p, err = linkemu.ParseProfile("loss=2%,base=wan-slow")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(p.Loss).To(Equal(0.02))
+		Expect(p.RateBps).To(Equal(int64(5_000_000)))
 	})
 
 	It("reports where the compact form is wrong", func() {

@@ -117,9 +117,13 @@ func ParseProfile(s string) (Profile, error) {
 	if len(s) > maxProfileLen {
 		return Profile{}, parseErr("profile", "text", 0, fmt.Sprintf("at most %d characters", maxProfileLen), fmt.Sprintf("%d characters", len(s)))
 	}
-	var p Profile
+	type pair struct {
+		k, v string
+		off  int
+	}
+	var pairs []pair
+	base := -1
 	off := 0
-	first := true
 	for off <= len(s) {
 		end := strings.IndexAny(s[off:], ", \t\n")
 		if end < 0 {
@@ -128,21 +132,34 @@ func ParseProfile(s string) (Profile, error) {
 		tok := s[off : off+end]
 		if tok != "" {
 			k, v, ok := strings.Cut(tok, "=")
-			var err error
 			switch {
 			case ok:
-				err = p.setField(k, v, off+len(k)+1)
-			case first:
-				err = p.setField("base", tok, off)
+				pairs = append(pairs, pair{k, v, off + len(k) + 1})
+			case len(pairs) == 0:
+				pairs = append(pairs, pair{"base", tok, off})
 			default:
-				err = parseErr("profile", "pair", off, "key=value (a profile name may only come first)", strconv.Quote(tok))
+				return Profile{}, parseErr("profile", "pair", off, "key=value (a profile name may only come first)", strconv.Quote(tok))
 			}
-			if err != nil {
-				return Profile{}, err
+			if strings.EqualFold(strings.TrimSpace(pairs[len(pairs)-1].k), "base") {
+				base = len(pairs) - 1
 			}
-			first = false
 		}
 		off += end + 1
+	}
+	// The base applies first wherever it is written, as in the mapping form.
+	var p Profile
+	if base >= 0 {
+		if err := p.setField("base", pairs[base].v, pairs[base].off); err != nil {
+			return Profile{}, err
+		}
+	}
+	for i, kv := range pairs {
+		if i == base {
+			continue
+		}
+		if err := p.setField(kv.k, kv.v, kv.off); err != nil {
+			return Profile{}, err
+		}
 	}
 	if err := p.Validate(); err != nil {
 		return Profile{}, err
@@ -373,6 +390,8 @@ func jsonPairs(m *textMap, raw map[string]json.RawMessage, prefix string) error 
 			if err := jsonPairs(m, sub, "ge."); err != nil {
 				return err
 			}
+		case string(v) == "null":
+			// An explicit null leaves the field at its default.
 		case len(v) > 0 && v[0] == '"':
 			var s string
 			if err := json.Unmarshal(v, &s); err != nil {
