@@ -123,3 +123,35 @@ var _ = Describe("golden vectors (reference §6)", func() {
 // vncRef is DES-ECB(key 0e86ceceeef64e26, 000102…0f) computed with
 // `openssl enc -des-ecb -nopad`.
 const vncRef = "b866924125c8eebb9debc1db61c538e2"
+
+var _ = Describe("docs/protocols/rfb.md tile examples", func() {
+	decode := func(pf rfb.PixelFormat, w, h int, tile []byte) *framebuf.Image {
+		img, _ := framebuf.New(w, h)
+		d, err := rfb.NewTileDecoder(pf)
+		Expect(err).NotTo(HaveOccurred())
+		n, err := d.Decode(tile, img, rfb.Rect{W: uint16(w), H: uint16(h)})
+		ExpectWithOffset(1, err).NotTo(HaveOccurred())
+		ExpectWithOffset(1, n).To(Equal(len(tile)))
+		return img
+	}
+	It("packed palette without row padding", func() {
+		img := decode(rfb.PF332, 3, 3, hx("02 00 ff aa 80"))
+		for i, p := range img.Pix {
+			want := uint32(0)
+			if i%2 == 0 {
+				want = 0xFFFFFF
+			}
+			Expect(p).To(Equal(want), "pixel %d", i)
+		}
+	})
+	It("plain RLE", func() {
+		img := decode(rfb.PF565, 64, 64, hx("80 00f8 ff2c 1f00 ffffffffffffffffffffffffffff e1"))
+		Expect(img.Pix[299]).To(Equal(uint32(0xFF0000)))
+		Expect(img.Pix[300]).To(Equal(uint32(0x0000FF)))
+		Expect(img.Pix[4095]).To(Equal(uint32(0x0000FF)))
+	})
+	It("palette RLE", func() {
+		img := decode(rfb.PF332, 4, 1, hx("82 e0 03 00 81 02"))
+		Expect(img.Pix).To(Equal([]uint32{0xFF0000, 0x0000FF, 0x0000FF, 0x0000FF}))
+	})
+})
