@@ -423,7 +423,6 @@ func constEq(a, b string) bool {
 	return v == 0
 }
 
-
 // dummyHash is a well-formed hash to burn time on for unknown devices.
 func dummyHash(iter int) string {
 	return fmt.Sprintf("%s$%d$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", hashScheme, iter)

@@ -78,6 +78,7 @@ func verifyPassword(stored, password string) (bool, error) {
 // stored hash invalidates the entry. Only successes are cached, so wrong
 // guesses always pay the full PBKDF2 cost.
 type verifierCache struct {
+	on  bool
 	key []byte
 	mu  sync.RWMutex
 	m   map[string]cacheEntry
@@ -88,11 +89,11 @@ type cacheEntry struct {
 	mac    [32]byte
 }
 
-func newVerifierCache() *verifierCache {
+func newVerifierCache(on bool) *verifierCache {
 	k := make([]byte, 32)
 	// Since Go 1.24 crypto/rand.Read never returns an error.
 	_, _ = rand.Read(k)
-	return &verifierCache{key: k, m: map[string]cacheEntry{}}
+	return &verifierCache{on: on, key: k, m: map[string]cacheEntry{}}
 }
 
 func (c *verifierCache) mac(user, password string) [32]byte {
@@ -106,6 +107,9 @@ func (c *verifierCache) mac(user, password string) [32]byte {
 }
 
 func (c *verifierCache) check(uuid, stored, user, password string) bool {
+	if !c.on {
+		return false
+	}
 	c.mu.RLock()
 	e, ok := c.m[uuid]
 	c.mu.RUnlock()
@@ -117,6 +121,9 @@ func (c *verifierCache) check(uuid, stored, user, password string) bool {
 }
 
 func (c *verifierCache) put(uuid, stored, user, password string) {
+	if !c.on {
+		return
+	}
 	m := c.mac(user, password)
 	c.mu.Lock()
 	c.m[uuid] = cacheEntry{stored: stored, mac: m}

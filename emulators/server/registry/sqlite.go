@@ -38,6 +38,9 @@ type Options struct {
 	// Rand is the entropy source for salts, nonces, ids and tokens
 	// (crypto/rand when nil).
 	Rand io.Reader
+	// NoVerifierCache makes every VerifyCIRA pay the full PBKDF2 cost (the
+	// in-memory cache of recent successful logins is off).
+	NoVerifierCache bool
 }
 
 // SQLite is the Store on embedded SQLite (modernc.org/sqlite, pure Go).
@@ -126,7 +129,7 @@ func Open(ctx context.Context, o Options) (*SQLite, error) {
 	}
 	r.SetMaxOpenConns(o.Readers)
 	r.SetMaxIdleConns(o.Readers)
-	s := &SQLite{w: w, r: r, seal: seal, cache: newVerifierCache(), rand: o.Rand,
+	s := &SQLite{w: w, r: r, seal: seal, cache: newVerifierCache(!o.NoVerifierCache), rand: o.Rand,
 		iterations: o.PasswordIterations, path: path}
 	target := o.SchemaVersion
 	if target == 0 {
