@@ -7,7 +7,11 @@ import (
 	"io"
 	"math"
 	"net"
+	"os"
+	"runtime"
 	"sort"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -101,10 +105,31 @@ func ping(a net.PacketConn, to net.Addr, wait time.Duration) (time.Duration, boo
 	return time.Since(start), true
 }
 
+// skipIfOverloaded skips a timing-accuracy spec when other work keeps
+// more than two runnable tasks per core: CPU stalls of tens of milliseconds
+// then dominate the tail of any userspace measurement, emulated or not.
+// The rest of the impairment specs (loss, partitions, runtime changes) run
+// regardless.
+func skipIfOverloaded() {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return
+	}
+	f := strings.Fields(string(data))
+	if len(f) == 0 {
+		return
+	}
+	load, err := strconv.ParseFloat(f[0], 64)
+	if err == nil && load > 2*float64(runtime.NumCPU()) {
+		Skip(fmt.Sprintf("machine overloaded (load %.1f on %d cores): timing accuracy cannot be measured now", load, runtime.NumCPU()))
+	}
+}
+
 var _ = Describe("impairments through the TAP path", func() {
 	// Timing specs retry: on a loaded 2-core machine a single run can lose
 	// the CPU for tens of milliseconds, which no emulator can hide.
 	It("delays each direction as configured (p50 ±1 ms, p99 ±2 ms)", FlakeAttempts(3), func() {
+		skipIfOverloaded()
 		t := pair("{delay: 10ms}", "{delay: 15ms}")
 		s := rtts(t, 150)
 		p50, p99 := pct(s, 0.50), pct(s, 0.99)
@@ -163,6 +188,7 @@ var _ = Describe("impairments through the TAP path", func() {
 	})
 
 	It("limits TCP goodput to the configured rate (within 5 %)", FlakeAttempts(3), func() {
+		skipIfOverloaded()
 		const rate = 20_000_000
 		t := pair(fmt.Sprintf("{rate: %d, queue_bytes: 100000}", rate), "none")
 		l, err := t.Node("b").Network().Listen(context.Background(), "tcp", "0.0.0.0:7300")
