@@ -54,11 +54,13 @@ func (a *Authorization) String() string {
 	}
 	b.WriteString(`,response=`)
 	quote(&b, a.Response)
-	if a.NC != "" {
+	// With qop, nc and cnonce are mandatory, so they are written even when
+	// empty; without qop only when set.
+	if a.NC != "" || a.QOP != "" {
 		b.WriteString(`,nc=`)
 		a.token(&b, a.NC)
 	}
-	if a.CNonce != "" {
+	if a.CNonce != "" || a.QOP != "" {
 		b.WriteString(`,cnonce=`)
 		quote(&b, a.CNonce)
 	}
@@ -149,14 +151,14 @@ func ParseAuthorization(s string) (*Authorization, error) {
 			a.URI = p.Value
 		case "qop":
 			a.QOP = p.Value
-			if !p.Quoted && p.Value != "" {
+			if !p.Quoted && p.Value != "" && isToken(p.Value) {
 				a.Style = StyleInterceptor
 			}
 		case "response":
 			a.Response = p.Value
 		case "nc":
 			a.NC = p.Value
-			if !p.Quoted && p.Value != "" {
+			if !p.Quoted && p.Value != "" && isToken(p.Value) {
 				a.Style = StyleInterceptor
 			}
 		case "cnonce":
