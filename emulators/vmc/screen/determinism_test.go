@@ -10,7 +10,7 @@ import (
 )
 
 // script drives a screen through 2 s of content with input mixed in and
-// irregular step times, and returns the checksum after every step.
+// irregular step times, and returns the checksum after every fifth step.
 func script(s *screen.Screen) []uint64 {
 	var sums []uint64
 	s.Step(t0)
@@ -27,7 +27,9 @@ func script(s *screen.Screen) []uint64 {
 			s.KeyEvent(true, screen.KeysymReturn, uint32(i))
 		}
 		s.Step(now)
-		sums = append(sums, s.Checksum())
+		if i%5 == 0 {
+			sums = append(sums, s.Checksum())
+		}
 	}
 	return sums
 }
