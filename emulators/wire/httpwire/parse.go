@@ -148,9 +148,13 @@ func bodyFraming(h Headers, lim Limits, msg string, off int) (framing, int, erro
 	return frameLength, n, nil
 }
 
-// chunked decodes a chunked body starting at i.
+// chunked decodes a chunked body starting at i. It first finds every chunk
+// without copying, so a caller re-parsing a growing buffer while it waits
+// for the last chunk pays no allocation, then copies the data once.
 func chunked(b []byte, i int, lim Limits, msg string, hdrCount *int) ([]byte, Headers, int, error) {
-	var body []byte
+	type span struct{ from, to int }
+	var spans []span
+	total := 0
 	for chunks := 0; ; chunks++ {
 		if chunks >= lim.MaxChunks {
 			return nil, nil, 0, bad(msg, "chunk count", i, "at most "+strconv.Itoa(lim.MaxChunks)+" chunks", "more")
@@ -179,18 +183,20 @@ func chunked(b []byte, i int, lim Limits, msg string, hdrCount *int) ([]byte, He
 			if err != nil {
 				return nil, nil, 0, err
 			}
-			if body == nil {
-				body = []byte{}
+			body := make([]byte, 0, total)
+			for _, sp := range spans {
+				body = append(body, b[sp.from:sp.to]...)
 			}
 			return body, tr, end, nil
 		}
-		if len(body)+size > lim.MaxBodyBytes {
-			return nil, nil, 0, bad(msg, "chunk size", i, "body of at most "+strconv.Itoa(lim.MaxBodyBytes)+" bytes", strconv.Itoa(len(body)+size))
+		if total+size > lim.MaxBodyBytes {
+			return nil, nil, 0, bad(msg, "chunk size", i, "body of at most "+strconv.Itoa(lim.MaxBodyBytes)+" bytes", strconv.Itoa(total+size))
 		}
 		if len(b)-next < size {
 			return nil, nil, 0, short(msg, "chunk data", next, len(b))
 		}
-		body = append(body, b[next:next+size]...)
+		spans = append(spans, span{next, next + size})
+		total += size
 		i = next + size
 		switch {
 		case len(b)-i >= 2 && b[i] == '\r' && b[i+1] == '\n':
