@@ -19,13 +19,13 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/gopacket/gopacket"
-	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
+	"github.com/oobtb/oobtb/sim/clock"
 	"github.com/oobtb/oobtb/topology"
+	"github.com/oobtb/oobtb/topology/capture"
+	"github.com/oobtb/oobtb/topology/linkemu"
 	"github.com/oobtb/oobtb/topology/netns"
 )
 
@@ -407,18 +407,11 @@ func captureFromRunner(ctx context.Context, st *netns.State, target, out string,
 	return err
 }
 
-// captureQueue bounds frames waiting for the pcapng writer; beyond it
-// frames are left out of the capture (never slowing the links down).
-const captureQueue = 8192
-
-type capFrame struct {
-	iface int
-	f     netns.Frame
-}
-
 // serveCapture streams pcapng of target (a link, or every link of a node)
 // to c until the duration passes or the client closes its side. Each link
-// direction is one pcapng interface named link/a-b or link/b-a.
+// side is one pcapng interface ("link/node"), so a side shows what its end
+// sent and what was delivered to it; drops appear only as the missing
+// delivery, duplicates and corrupted copies carry a comment.
 func serveCapture(c net.Conn, t *netns.Topology, req controlRequest) error {
 	var links []*netns.Link
 	if l := t.Link(req.Target); l != nil {
@@ -437,39 +430,22 @@ func serveCapture(c net.Conn, t *netns.Topology, req controlRequest) error {
 	if _, err := io.WriteString(c, "ok\n"); err != nil {
 		return err
 	}
-	bw := bufio.NewWriterSize(c, 64<<10)
-	w, err := pcapgo.NewNgWriterInterface(bw, pcapgo.NgInterface{
-		Name: links[0].Name + "/a-b", LinkType: layers.LinkTypeEthernet, SnapLength: 65535,
-		TimestampResolution: 9, // nanoseconds
-	}, pcapgo.NgWriterOptions{SectionInfo: pcapgo.NgSectionInfo{Application: "oobtb topo capture"}})
+	var names []string
+	for _, l := range links {
+		names = append(names, l.Name+"/"+l.A.Node, l.Name+"/"+l.B.Node)
+	}
+	w, err := capture.NewWriter(c, clock.Real{}, names...)
 	if err != nil {
 		return err
 	}
-	ids := make([][2]int, len(links))
-	for i, l := range links {
-		for d, suffix := range []string{"/a-b", "/b-a"} {
-			if i == 0 && d == 0 {
-				ids[0][0] = 0
-				continue
-			}
-			id, err := w.AddInterface(pcapgo.NgInterface{Name: l.Name + suffix, LinkType: layers.LinkTypeEthernet, SnapLength: 65535, TimestampResolution: 9})
-			if err != nil {
-				return err
-			}
-			ids[i][d] = id
-		}
-	}
-	frames := make(chan capFrame, captureQueue)
 	var stops []func()
 	for i, l := range links {
-		stops = append(stops, l.Capture(func(f netns.Frame) {
-			d := 1
-			if f.AtoB {
-				d = 0
-			}
-			select {
-			case frames <- capFrame{ids[i][d], f}:
-			default:
+		ab, ba := w.Tap(2*i, 2*i+1), w.Tap(2*i+1, 2*i)
+		stops = append(stops, l.Tap(func(atob bool, pkt []byte, ev linkemu.Event) {
+			if atob {
+				ab(pkt, ev)
+			} else {
+				ba(pkt, ev)
 			}
 		}))
 	}
@@ -487,11 +463,6 @@ func serveCapture(c net.Conn, t *netns.Topology, req controlRequest) error {
 loop:
 	for {
 		select {
-		case cf := <-frames:
-			ci := gopacket.CaptureInfo{Timestamp: cf.f.Time, CaptureLength: len(cf.f.Bytes), Length: len(cf.f.Bytes), InterfaceIndex: cf.iface}
-			if werr = w.WritePacket(ci, cf.f.Bytes); werr != nil {
-				break loop
-			}
 		case <-flush.C:
 			if werr = w.Flush(); werr != nil {
 				break loop
@@ -505,8 +476,14 @@ loop:
 	for _, s := range stops {
 		s()
 	}
-	if werr != nil {
-		return werr
+	if err := w.Close(); werr == nil {
+		werr = err
 	}
-	return w.Flush()
+	if werr == nil {
+		// A frame racing the detach finds the writer closed: not an error.
+		if err := w.Err(); !errors.Is(err, capture.ErrClosed) {
+			werr = err
+		}
+	}
+	return werr
 }

@@ -112,13 +112,29 @@ func Runs(stateDir string) (map[string][]string, map[string]*State, error) {
 	return spaces, states, nil
 }
 
-// Alive reports whether pid is a live process.
+// Alive reports whether pid is a live process. A zombie (killed, not yet
+// reaped by a parent that may never reap it) is not alive: its fds are
+// closed and it holds nothing.
 func Alive(pid int) bool {
 	if pid <= 0 {
 		return false
 	}
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
+	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+		return false
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return !errors.Is(err, fs.ErrNotExist)
+	}
+	// The state follows the parenthesised command name, which may itself
+	// contain spaces and parentheses.
+	if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) {
+		switch stat[i+2] {
+		case 'Z', 'X':
+			return false
+		}
+	}
+	return true
 }
 
 // isRunner reports whether pid is an `oobtb topo` runner for prefix: its
@@ -211,8 +227,10 @@ func Clean(o CleanOptions) (*CleanReport, error) {
 				}
 			}
 		}
-		if err := os.Remove(StatePath(o.StateDir, p)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			errs = append(errs, err)
+		for _, f := range []string{StatePath(o.StateDir, p), filepath.Join(o.StateDir, p+".sock"), filepath.Join(o.StateDir, p+".log")} {
+			if err := os.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, err)
+			}
 		}
 		rep.Runs = append(rep.Runs, p)
 	}

@@ -3,6 +3,7 @@ package netns
 import (
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/oobtb/oobtb/topology/linkemu"
@@ -26,9 +27,10 @@ type Link struct {
 	wg     sync.WaitGroup
 	closed sync.Once
 
-	tapMu sync.Mutex
-	subID uint64
-	subs  map[uint64]func(Frame)
+	tapMu    sync.Mutex
+	subID    uint64
+	subs     map[uint64]func(atob bool, pkt []byte, ev linkemu.Event)
+	snapshot atomic.Pointer[[]func(bool, []byte, linkemu.Event)]
 }
 
 // End is one end of a running link.
@@ -131,18 +133,20 @@ type Frame struct {
 	Bytes []byte
 }
 
-// Capture calls fn with a copy of every frame the link delivers (what the
-// receiving TAP sees), from the emulator's goroutines, until stop is
-// called. Several captures may run at once.
-func (l *Link) Capture(fn func(Frame)) (stop func()) {
+// Tap calls fn for every emulator event of the link (frames entering a
+// direction, delivered, dropped), from the emulator's goroutines, until
+// stop is called; fn must not keep pkt. Several taps may run at once;
+// capture.Writer.Tap fits directly.
+func (l *Link) Tap(fn func(atob bool, pkt []byte, ev linkemu.Event)) (stop func()) {
 	l.tapMu.Lock()
 	defer l.tapMu.Unlock()
 	l.subID++
 	id := l.subID
 	if l.subs == nil {
-		l.subs = map[uint64]func(Frame){}
+		l.subs = map[uint64]func(bool, []byte, linkemu.Event){}
 	}
 	l.subs[id] = fn
+	l.publishLocked()
 	if len(l.subs) == 1 {
 		l.AtoB.SetTap(func(pkt []byte, ev linkemu.Event) { l.emit(true, pkt, ev) })
 		l.BtoA.SetTap(func(pkt []byte, ev linkemu.Event) { l.emit(false, pkt, ev) })
@@ -154,6 +158,7 @@ func (l *Link) Capture(fn func(Frame)) (stop func()) {
 			return
 		}
 		delete(l.subs, id)
+		l.publishLocked()
 		if len(l.subs) == 0 {
 			l.AtoB.SetTap(nil)
 			l.BtoA.SetTap(nil)
@@ -161,17 +166,29 @@ func (l *Link) Capture(fn func(Frame)) (stop func()) {
 	}
 }
 
-func (l *Link) emit(atob bool, pkt []byte, ev linkemu.Event) {
-	if ev.Kind != linkemu.EventDeliver {
-		return
-	}
-	l.tapMu.Lock()
-	subs := make([]func(Frame), 0, len(l.subs))
+// publishLocked snapshots the subscribers for the per-frame path.
+func (l *Link) publishLocked() {
+	fs := make([]func(bool, []byte, linkemu.Event), 0, len(l.subs))
 	for _, f := range l.subs {
-		subs = append(subs, f)
+		fs = append(fs, f)
 	}
-	l.tapMu.Unlock()
-	for _, f := range subs {
-		f(Frame{AtoB: atob, Time: ev.Time, Bytes: append([]byte(nil), pkt...)})
+	l.snapshot.Store(&fs)
+}
+
+func (l *Link) emit(atob bool, pkt []byte, ev linkemu.Event) {
+	if fs := l.snapshot.Load(); fs != nil {
+		for _, f := range *fs {
+			f(atob, pkt, ev)
+		}
 	}
+}
+
+// Capture calls fn with a copy of every frame the link delivers (what the
+// receiving TAP sees) until stop is called.
+func (l *Link) Capture(fn func(Frame)) (stop func()) {
+	return l.Tap(func(atob bool, pkt []byte, ev linkemu.Event) {
+		if ev.Kind == linkemu.EventDeliver {
+			fn(Frame{AtoB: atob, Time: ev.Time, Bytes: append([]byte(nil), pkt...)})
+		}
+	})
 }
