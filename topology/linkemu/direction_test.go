@@ -186,7 +186,7 @@ var _ = Describe("Direction under a manual clock", func() {
 	})
 
 	It("loses frames at the Bernoulli rate (99 % binomial interval, N=100k)", func() {
-		for _, seed := range []uint64{1, 2, 3} {
+		for _, seed := range []uint64{1, 2} {
 			d, _, r := newDir(linkemu.Profile{Loss: 0.01}, seed)
 			const n = 100_000
 			for i := range n {
