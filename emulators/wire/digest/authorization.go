@@ -137,7 +137,7 @@ func ParseAuthorization(s string) (*Authorization, error) {
 		return nil, err
 	}
 	a := &Authorization{}
-	seen := map[string]Param{}
+	seen := map[string]param{}
 	for _, p := range ps {
 		seen[p.Key] = p
 		switch p.Key {

@@ -7,8 +7,8 @@ import (
 	"github.com/oobtb/oobtb/emulators/wire/wireerr"
 )
 
-// Param is one auth-param as it appeared on the wire.
-type Param struct {
+// param is one auth-param as it appeared on the wire.
+type param struct {
 	Key    string // lower-cased
 	Value  string // quotes and escapes removed
 	Quoted bool
@@ -47,8 +47,8 @@ func parseScheme(msg, s string) (int, error) {
 // parseParams parses `key=value, key="value", …` from s[off:]. Commas may be
 // surrounded by any amount of white space; empty list elements are skipped as
 // RFC 7235 allows.
-func parseParams(msg, s string, off int) ([]Param, error) {
-	var ps []Param
+func parseParams(msg, s string, off int) ([]param, error) {
+	var ps []param
 	i := off
 	for {
 		for i < len(s) && (isSpace(s[i]) || s[i] == ',') {
@@ -78,7 +78,7 @@ func parseParams(msg, s string, off int) ([]Param, error) {
 		for i < len(s) && isSpace(s[i]) {
 			i++
 		}
-		p := Param{Key: key, Offset: start}
+		p := param{Key: key, Offset: start}
 		if i < len(s) && s[i] == '"' {
 			p.Quoted = true
 			i++
