@@ -78,6 +78,8 @@ type posError struct {
 
 func (e *posError) Error() string { return fmt.Sprintf("line %d: %s", e.line, e.msg) }
 
+var unknownFieldRe = regexp.MustCompile(`field (\S+) not found`)
+
 var yamlLineRe = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 
 // Load parses, validates and resolves a topology held in memory; file names
@@ -90,15 +92,16 @@ func Load(file string, data []byte) (*Topology, error) {
 	if len(root.Content) == 0 {
 		return nil, &Error{File: file, Msg: "empty topology"}
 	}
+	lines := map[string]int{}
+	indexLines(root.Content[0], "", lines)
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	t := &Topology{File: file}
 	if err := dec.Decode(t); err != nil {
-		return nil, yamlErr(file, err)
+		return nil, withField(yamlErr(file, err), lines)
 	}
 	t.File = file
-	t.lines = map[string]int{}
-	indexLines(root.Content[0], "", t.lines)
+	t.lines = lines
 	if errs := t.validate(); len(errs) > 0 {
 		return nil, errs
 	}
@@ -106,6 +109,38 @@ func Load(file string, data []byte) (*Topology, error) {
 		return nil, err
 	}
 	return t, nil
+}
+
+// withField names the field of errors that came with a line only: the
+// deepest path on that line.
+func withField(err error, lines map[string]int) error {
+	fill := func(e *Error) {
+		if e.Field != "" || e.Line == 0 {
+			return
+		}
+		if m := unknownFieldRe.FindStringSubmatch(e.Msg); m != nil {
+			for p, l := range lines {
+				if l == e.Line && strings.HasSuffix(p, "."+m[1]) {
+					e.Field = p
+					return
+				}
+			}
+		}
+		for p, l := range lines {
+			if l == e.Line && (len(p) > len(e.Field) || (len(p) == len(e.Field) && p < e.Field)) {
+				e.Field = p
+			}
+		}
+	}
+	switch e := err.(type) {
+	case *Error:
+		fill(e)
+	case Errors:
+		for _, x := range e {
+			fill(x)
+		}
+	}
+	return err
 }
 
 func yamlErr(file string, err error) error {

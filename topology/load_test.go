@@ -139,7 +139,7 @@ links:
 `, `links[0].a: address 127.0.0.2 is outside`),
 		Entry("unknown field", `nodes:
   - {name: a, role: host, colour: red}
-`, `bad.yaml:2: field colour not found`),
+`, `bad.yaml:2: nodes[0].colour: field colour not found`),
 		Entry("duplicate names", `nodes:
   - {name: a, role: host}
 segments:
@@ -163,7 +163,7 @@ links:
     a: a
     b: b
     profile: wan-carrier-pigeon
-`, `bad.yaml:8`),
+`, `bad.yaml:8: links[0].profile: `),
 		Entry("unknown impairment field", `nodes:
   - {name: a, role: host}
   - {name: b, role: host}
@@ -172,7 +172,7 @@ links:
     a: a
     b: b
     a_to_b: {delay: 20ms, colour: red}
-`, `bad.yaml:8: `),
+`, `bad.yaml:8: links[0].a_to_b.colour: `),
 		Entry("bad impairment value", `nodes:
   - {name: a, role: host}
   - {name: b, role: host}
@@ -182,7 +182,7 @@ links:
     b: b
     b_to_a:
       delay: soon
-`, `bad.yaml:9`),
+`, `bad.yaml:9: links[0].b_to_a.delay: `),
 		Entry("overlapping subnets", `nodes:
   - {name: a, role: host}
 segments:
