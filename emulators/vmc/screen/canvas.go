@@ -4,6 +4,7 @@ import (
 	"image"
 
 	"golang.org/x/image/font/basicfont"
+	"golang.org/x/image/font/inconsolata"
 
 	"github.com/oobtb/oobtb/emulators/framebuf"
 )
@@ -56,48 +57,75 @@ func (c canvas) frame(x0, y0, x1, y1 int, p uint32) {
 	c.fill(x1-1, y0, x1, y1, p)
 }
 
-// The text face: X11 misc-fixed 7×13 (basicfont.Face7x13), unpacked once
-// into row bitmasks so drawing a glyph is a few shifts per row.
+// Text faces are unpacked once from x/image's bitmap fonts into row
+// bitmasks, so drawing a glyph is a few shifts per row. Workloads use the
+// X11 misc-fixed 7×13 face (ASCII only); the input panel uses Inconsolata
+// 8×16, which covers all of Latin-1, so every printable keysym an RFB
+// client can type is drawn as itself.
+type bitmapFont struct {
+	adv, lineH int // advance and line height
+	w, h       int // glyph box
+	rows       [256][]uint16
+	repl       []uint16 // U+FFFD, for runes the face lacks
+}
+
+// Layout of the 7×13 face.
 const (
 	glyphW   = 7  // advance
 	glyphH   = 13 // line height
 	glyphBox = 6  // inked width
 )
 
-var glyphs [96][glyphH]uint8 // 0x20..0x7e, then U+FFFD at index 95
+var (
+	fixed7x13 = loadFont(basicfont.Face7x13, glyphH)
+	latin8x16 = loadFont(inconsolata.Regular8x16, 16)
+)
 
-func init() {
-	f := basicfont.Face7x13
-	for i := range glyphs {
-		for y := 0; y < glyphH; y++ {
-			var row uint8
-			for x := 0; x < glyphBox; x++ {
-				if _, _, _, a := f.Mask.At(x, i*glyphH+y).RGBA(); a >= 0x8000 {
-					row |= 1 << x
+func loadFont(f *basicfont.Face, lineH int) *bitmapFont {
+	bf := &bitmapFont{adv: f.Advance, lineH: lineH, w: min(f.Width, 16), h: f.Ascent + f.Descent}
+	glyph := func(r rune) []uint16 {
+		for _, rg := range f.Ranges {
+			if r < rg.Low || r >= rg.High {
+				continue
+			}
+			top := (int(r-rg.Low) + rg.Offset) * bf.h
+			rows := make([]uint16, bf.h)
+			for y := range rows {
+				for x := 0; x < bf.w; x++ {
+					if _, _, _, a := f.Mask.At(x, top+y).RGBA(); a >= 0x8000 {
+						rows[y] |= 1 << x
+					}
 				}
 			}
-			glyphs[i][y] = row
+			return rows
 		}
+		return nil
 	}
+	for r := range bf.rows {
+		bf.rows[r] = glyph(rune(r))
+	}
+	bf.repl = glyph(0xFFFD)
+	if bf.repl == nil {
+		bf.repl = bf.rows['?']
+	}
+	return bf
 }
 
-// glyphIndex maps a rune to its glyph; anything the face lacks (Latin-1
-// above 0x7e included) draws as the replacement character.
-func glyphIndex(r rune) int {
-	if r >= 0x20 && r < 0x7f {
-		return int(r - 0x20)
+// glyphOf returns r's rows, the replacement glyph if the face lacks it.
+func (f *bitmapFont) glyphOf(r rune) []uint16 {
+	if r >= 0 && r < 256 && f.rows[r] != nil {
+		return f.rows[r]
 	}
-	return 95
+	return f.repl
 }
 
-// glyph draws r with its cell's top-left at (x, y), foreground pixels only.
-func (c canvas) glyph(x, y int, r rune, fg uint32) {
-	if r == ' ' || !c.overlaps(x, y, x+glyphBox, y+glyphH) {
+// glyphIn draws r in face f with its cell's top-left at (x, y),
+// foreground pixels only.
+func (c canvas) glyphIn(f *bitmapFont, x, y int, r rune, fg uint32) {
+	if r == ' ' || !c.overlaps(x, y, x+f.w, y+f.h) {
 		return
 	}
-	g := &glyphs[glyphIndex(r)]
-	for row := 0; row < glyphH; row++ {
-		b := g[row]
+	for row, b := range f.glyphOf(r) {
 		for col := 0; b != 0; col++ {
 			if b&1 != 0 {
 				c.set(x+col, y+row, fg)
@@ -107,7 +135,10 @@ func (c canvas) glyph(x, y int, r rune, fg uint32) {
 	}
 }
 
-// text draws s from (x, y), one cell per byte.
+// glyph draws r in the 7×13 face.
+func (c canvas) glyph(x, y int, r rune, fg uint32) { c.glyphIn(fixed7x13, x, y, r, fg) }
+
+// text draws s from (x, y) in the 7×13 face, one cell per byte.
 func (c canvas) text(x, y int, s string, fg uint32) {
 	if !c.overlaps(x, y, x+len(s)*glyphW, y+glyphH) {
 		return

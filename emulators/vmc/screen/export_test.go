@@ -7,15 +7,19 @@ import "github.com/oobtb/oobtb/emulators/framebuf"
 func PanelTextOrigin(s *Screen) (x, y int) { return s.panel.textOrigin() }
 
 const (
-	PanelFg = panelFg
-	PanelBg = panelBg
-	GlyphW  = glyphW
-	GlyphH  = glyphH
+	PanelFg    = panelFg
+	PanelBg    = panelBg
+	PanelCellW = panelCellW
+	PanelCellH = panelCellH
 )
 
-// DrawText paints s onto img with the screen's 7×13 face.
-func DrawText(img *framebuf.Image, x, y int, s string, fg uint32) {
-	newCanvas(img, 0, 0).text(x, y, s, fg)
+// DrawPanelText paints s onto img with the input panel's face, straight
+// from the font, one cell per rune.
+func DrawPanelText(img *framebuf.Image, x, y int, s string, fg uint32) {
+	c := newCanvas(img, 0, 0)
+	for i, r := range []rune(s) {
+		c.glyphIn(latin8x16, x+i*panelCellW, y, r, fg)
+	}
 }
 
 // PanelGrid returns the input panel's lines as text.

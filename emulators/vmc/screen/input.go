@@ -16,7 +16,9 @@ const (
 
 const (
 	panelRows   = 4
-	panelH      = panelRows*glyphH + 12
+	panelCellW  = 8  // Inconsolata 8×16
+	panelCellH  = 16 //
+	panelH      = panelRows*panelCellH + 4
 	panelMaxW   = 640
 	panelFg     = 0x101010
 	panelBg     = 0xF4F1E4
@@ -31,11 +33,11 @@ type panel struct {
 
 func newPanel(w, h int) *panel {
 	p := &panel{x0: 0, y0: h - panelH, x1: min(w, panelMaxW), y1: h}
-	p.grid = newTextGrid((p.x1-p.x0-12)/glyphW, panelRows, true)
+	p.grid = newTextGrid((p.x1-p.x0-12)/panelCellW, panelRows, true, latin8x16)
 	return p
 }
 
-func (p *panel) textOrigin() (int, int) { return p.x0 + 6, p.y0 + 6 }
+func (p *panel) textOrigin() (int, int) { return p.x0 + 6, p.y0 + 2 }
 
 // key applies a pressed keysym; it reports whether the panel changed.
 func (p *panel) key(keysym uint32) bool {
@@ -71,7 +73,7 @@ func (p *panel) markDirty(d *Damage) {
 		return
 	}
 	tx, ty := p.textOrigin()
-	d.MarkRect(tx, ty+lo*glyphH, tx+p.grid.cols*glyphW, ty+hi*glyphH)
+	d.MarkRect(tx, ty+lo*panelCellH, tx+p.grid.cols*panelCellW, ty+hi*panelCellH)
 }
 
 func (p *panel) draw(c canvas) {
@@ -81,7 +83,7 @@ func (p *panel) draw(c canvas) {
 	c.fill(p.x0, p.y0, p.x1, p.y1, panelBg)
 	c.frame(p.x0, p.y0, p.x1, p.y1, panelBorder)
 	tx, ty := p.textOrigin()
-	p.grid.drawRows(c, tx, ty, glyphW, glyphH, 0, p.grid.rows, panelFg, panelBg)
+	p.grid.drawRows(c, tx, ty, panelCellW, panelCellH, 0, p.grid.rows, panelFg, panelBg)
 }
 
 // The pointer: an arrow with its hot spot at the top-left pixel.

@@ -37,9 +37,9 @@ var _ = Describe("keyboard input", func() {
 
 			ref, _ := framebuf.New(640, 480)
 			ref.Fill(0, 0, 640, 480, screen.PanelBg)
-			screen.DrawText(ref, x, y, "Hello", screen.PanelFg)
-			got := region(s.Image(), x, y, 5*screen.GlyphW, screen.GlyphH)
-			Expect(got).To(Equal(region(ref, x, y, 5*screen.GlyphW, screen.GlyphH)))
+			screen.DrawPanelText(ref, x, y, "Hello", screen.PanelFg)
+			got := region(s.Image(), x, y, 5*screen.PanelCellW, screen.PanelCellH)
+			Expect(got).To(Equal(region(ref, x, y, 5*screen.PanelCellW, screen.PanelCellH)))
 
 			ink := 0
 			for _, p := range got {
@@ -55,6 +55,25 @@ var _ = Describe("keyboard input", func() {
 			Expect(st.Frame).To(Equal(s.Frame()))
 		})
 	}
+
+	It("draws Latin-1 letters as themselves", func() {
+		s := mustNew(screen.Config{Width: 640, Height: 480})
+		text := "Grüße, ÀÉÎõ ¿¡ ÿ"
+		for _, r := range text {
+			s.KeyEvent(true, uint32(r), 1) // Latin-1 keysyms equal the code points
+		}
+		s.Advance(frame)
+		x, y := screen.PanelTextOrigin(s)
+		n := len([]rune(text))
+		ref, _ := framebuf.New(640, 480)
+		ref.Fill(0, 0, 640, 480, screen.PanelBg)
+		screen.DrawPanelText(ref, x, y, text, screen.PanelFg)
+		Expect(region(s.Image(), x, y, n*screen.PanelCellW, screen.PanelCellH)).
+			To(Equal(region(ref, x, y, n*screen.PanelCellW, screen.PanelCellH)))
+		// And each accented letter differs from its base letter.
+		ü, u := glyphPixels("ü"), glyphPixels("u")
+		Expect(ü).NotTo(Equal(u))
+	})
 
 	It("handles Return, BackSpace, Tab, Latin-1, wrapping and scrolling", func() {
 		s := mustNew(screen.Config{Width: 640, Height: 480})
@@ -122,3 +141,9 @@ var _ = Describe("pointer input", func() {
 		Expect(s.Image().At(639, 0)).To(Equal(uint32(0x000000)))
 	})
 })
+
+func glyphPixels(s string) []uint32 {
+	img, _ := framebuf.New(16, 16)
+	screen.DrawPanelText(img, 0, 0, s, 0xFFFFFF)
+	return img.Pix
+}

@@ -10,10 +10,11 @@ type textGrid struct {
 	dirtyLo    int // rows [dirtyLo, dirtyHi) changed since takeDirty
 	dirtyHi    int
 	cursor     bool // draw a block cursor at (row, col)
+	font       *bitmapFont
 }
 
-func newTextGrid(cols, rows int, cursor bool) *textGrid {
-	g := &textGrid{cols: cols, rows: rows, lines: make([][]rune, rows), cursor: cursor}
+func newTextGrid(cols, rows int, cursor bool, font *bitmapFont) *textGrid {
+	g := &textGrid{cols: cols, rows: rows, lines: make([][]rune, rows), cursor: cursor, font: font}
 	for i := range g.lines {
 		g.lines[i] = make([]rune, 0, cols)
 	}
@@ -78,18 +79,23 @@ func (g *textGrid) backspace() {
 }
 
 // drawRows paints rows [lo, hi) with cells of cw×ch pixels from (x0, y0).
+// Each row is clipped to its cell band, so a tall glyph never leaks into
+// a neighbouring row whose damage was not marked.
 func (g *textGrid) drawRows(c canvas, x0, y0, cw, ch, lo, hi int, fg, bg uint32) {
+	f := g.font
+	dy := max((ch-f.h)/2, 0)
 	for r := max(lo, 0); r < min(hi, g.rows); r++ {
 		y := y0 + r*ch
-		if !c.overlaps(x0, y, x0+g.cols*cw, y+ch) {
+		rc := c.within(x0, y, x0+g.cols*cw, y+ch)
+		if rc.clip.Empty() {
 			continue
 		}
-		c.fill(x0, y, x0+g.cols*cw, y+ch, bg)
-		for i, rc := range g.line(r) {
-			c.glyph(x0+i*cw, y+(ch-glyphH)/2, rc, fg)
+		rc.fill(x0, y, x0+g.cols*cw, y+ch, bg)
+		for i, ru := range g.line(r) {
+			rc.glyphIn(f, x0+i*cw, y+dy, ru, fg)
 		}
 		if g.cursor && r == g.row && g.col < g.cols {
-			c.fill(x0+g.col*cw, y+(ch-glyphH)/2+1, x0+g.col*cw+glyphBox+1, y+(ch-glyphH)/2+glyphH, fg)
+			rc.fill(x0+g.col*cw, y+dy+1, x0+g.col*cw+cw-1, y+min(dy+f.h, ch), fg)
 		}
 	}
 }

@@ -24,7 +24,7 @@ const (
 
 func newConsole(w, h int, text func(int) string, interval func(int) uint64, limit int) *console {
 	cols, rows := min(80, w/cellW), min(25, (h-StampHeight)/cellH)
-	c := &console{w: w, h: h, grid: newTextGrid(cols, rows, false), y0: StampHeight,
+	c := &console{w: w, h: h, grid: newTextGrid(cols, rows, false, fixed7x13), y0: StampHeight,
 		text: text, interval: interval, limit: limit}
 	c.next = interval(0)
 	return c

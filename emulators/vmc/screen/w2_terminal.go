@@ -33,7 +33,7 @@ func newTerminal(w, h int, seed uint64) *terminal {
 	t := &terminal{desk: newDesktop(w, h, seed), seed: seed}
 	cols := min(100, (w-160)/glyphW)
 	rows := min(40, (h-StampHeight-32-titleH-24)/glyphH)
-	t.grid = newTextGrid(cols, rows, true)
+	t.grid = newTextGrid(cols, rows, true, fixed7x13)
 	t.ww, t.wh = cols*glyphW+12, rows*glyphH+titleH+10
 	t.wx = max(w-t.ww-40, 0) - pick(mix(seed^0x7E), 40)
 	t.wy = StampHeight + 8
