@@ -207,6 +207,11 @@ var _ = Describe("devices", func() {
 			}
 		}
 		check() // with the WAL present
+		for _, f := range []string{registry.DBFile + "-wal", registry.DBFile + "-shm"} {
+			fi, err := os.Stat(filepath.Join(dir, f))
+			Expect(err).NotTo(HaveOccurred())
+			Expect(fi.Mode().Perm()).To(Equal(os.FileMode(0o600)), f)
+		}
 		Expect(st.Close()).To(Succeed())
 		check() // after checkpoint
 

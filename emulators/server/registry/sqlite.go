@@ -101,6 +101,16 @@ func Open(ctx context.Context, o Options) (*SQLite, error) {
 		return nil, err
 	}
 	path := filepath.Join(o.Dir, DBFile)
+	// Create the file 0600 before SQLite does: SQLite gives the -wal and
+	// -shm files the database file's mode, so all three stay private.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("registry: %w", err)
+	}
+	f.Close()
+	if err := os.Chmod(path, 0o600); err != nil {
+		return nil, fmt.Errorf("registry: %w", err)
+	}
 	base := "file:" + path + fmt.Sprintf("?_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)", o.BusyTimeout.Milliseconds())
 	// Immediate transactions take the write lock at BEGIN, so a transaction
 	// that reads then writes can never fail half-way with SQLITE_BUSY.
@@ -117,10 +127,6 @@ func Open(ctx context.Context, o Options) (*SQLite, error) {
 	if err := w.PingContext(ctx); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("registry: open %s: %w", path, err)
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		w.Close()
-		return nil, fmt.Errorf("registry: %w", err)
 	}
 	r, err := sql.Open("sqlite", base+"&_pragma=query_only(1)")
 	if err != nil {
