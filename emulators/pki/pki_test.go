@@ -161,6 +161,26 @@ var _ = Describe("LoadOrCreate (RSA, DMT MPS profile)", func() {
 		Expect(cerr).NotTo(HaveOccurred())
 	})
 
+	It("resumes sessions from the client session cache, also on the RSA suites", func() {
+		_, b := sharedRSA()
+		srv := pki.ServerTLSConfig(b.TLSCertificate())
+		for _, max := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+			cli := pki.ClientTLSConfig(b.CA.Pool(), "localhost", false)
+			cli.MaxVersion = max
+			if max == tls.VersionTLS12 {
+				cli.CipherSuites = []uint16{tls.TLS_RSA_WITH_AES_128_CBC_SHA}
+			}
+			st, cerr, serr := handshake(srv, cli)
+			Expect(cerr).NotTo(HaveOccurred())
+			Expect(serr).NotTo(HaveOccurred())
+			Expect(st.DidResume).To(BeFalse())
+			st, cerr, serr = handshake(srv, cli)
+			Expect(cerr).NotTo(HaveOccurred())
+			Expect(serr).NotTo(HaveOccurred())
+			Expect(st.DidResume).To(BeTrue(), "TLS version %x", max)
+		}
+	})
+
 	It("refuses TLS 1.1", func() {
 		_, b := sharedRSA()
 		cli := pki.ClientTLSConfig(b.CA.Pool(), "localhost", false)

@@ -49,6 +49,10 @@ const (
 // MaxTokenLen bounds what Verify will look at.
 const MaxTokenLen = 4096
 
+// MaxSessionTTL bounds a session token's life: they are for one job (a KVM
+// session, a console run); long-lived access is the admin token's role.
+const MaxSessionTTL = 24 * time.Hour
+
 // Errors Verify returns; test with errors.Is.
 var (
 	ErrMalformed    = errors.New("authtoken: malformed token")
@@ -197,8 +201,8 @@ func New(key []byte, adminToken string) (*Manager, error) {
 // Issue signs a session token for subject with the given scopes, valid from
 // now for ttl.
 func (m *Manager) Issue(subject string, scopes []string, now time.Time, ttl time.Duration) (string, Claims, error) {
-	if ttl <= 0 {
-		return "", Claims{}, errors.New("authtoken: ttl must be positive")
+	if ttl <= 0 || ttl > MaxSessionTTL {
+		return "", Claims{}, fmt.Errorf("authtoken: ttl must be in (0, %s]", MaxSessionTTL)
 	}
 	for _, s := range scopes {
 		if s == ScopeAdmin {

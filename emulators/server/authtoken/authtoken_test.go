@@ -117,6 +117,8 @@ var _ = Describe("session tokens", func() {
 		Expect(err).To(HaveOccurred())
 		_, _, err = m.Issue("c", nil, t0, 0)
 		Expect(err).To(HaveOccurred())
+		_, _, err = m.Issue("c", nil, t0, authtoken.MaxSessionTTL+time.Second)
+		Expect(err).To(HaveOccurred())
 	})
 
 	It("revocation ends a token and persists across restart, then is pruned", func() {
