@@ -44,8 +44,9 @@ type Store interface {
 	GetDevice(ctx context.Context, uuid string) (Device, error)
 	ListDevices(ctx context.Context, p Page) ([]Device, string, error)
 	// VerifyCIRA checks the APF USERAUTH password for a device. A wrong
-	// user or password returns ErrBadCredentials, an unknown UUID
-	// ErrUnknownDevice (which also matches ErrBadCredentials).
+	// user or password returns ErrBadCredentials, an unknown or malformed
+	// UUID ErrUnknownDevice; the APF reply is the same failure for both, the
+	// distinction is for logs and metrics.
 	VerifyCIRA(ctx context.Context, uuid, user, password string) error
 	// AMTCredentials returns the WS-MAN/redirection user and password in
 	// clear, for the server's digest computation only.
