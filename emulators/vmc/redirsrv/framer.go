@@ -47,7 +47,7 @@ func (f *framer) next(deadline time.Time) (redir.Msg, error) {
 				return nil, fmt.Errorf("redirection: no message from the console in time: %w", err)
 			}
 			if len(f.buf) > 0 {
-				return nil, fmt.Errorf("redirection: console closed inside a message (%d bytes pending): %w", len(f.buf), err)
+				return nil, fmt.Errorf("redirection: console closed inside a message (%d bytes pending): %v", len(f.buf), err)
 			}
 			return nil, err
 		}

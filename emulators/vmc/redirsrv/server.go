@@ -113,6 +113,9 @@ func (s *Server) Serve(ctx context.Context, conn net.Conn) error {
 	ss := &session{s: s, conn: conn, f: &framer{conn: conn},
 		log: s.cfg.Logger.With("remote", conn.RemoteAddr().String())}
 	err := ss.run(ctx)
+	if errors.Is(err, io.EOF) {
+		err = nil // the console left between messages
+	}
 	if err != nil {
 		ss.log.Info("redirection session ended", "err", err)
 	}
@@ -196,6 +199,9 @@ func (ss *session) run(ctx context.Context) error {
 		return err
 	}
 	done, err := ss.authenticate(authBy)
+	if errors.Is(err, io.EOF) {
+		return nil // the console left
+	}
 	if done || err != nil {
 		return err
 	}
