@@ -40,8 +40,10 @@ type Screen struct {
 	ptr   pointer
 }
 
-// New builds a screen and draws frame 0. The screen's time starts at the
-// first Step (or at the zero time for Advance).
+// New builds a screen showing frame 0. Pixel buffers are allocated on the
+// first Image, Snapshot, Checksum or TakeDamage (whose damage is then the
+// whole screen), so a vMC nobody watches never holds a framebuffer. The
+// screen's time starts at the first Step (or at the zero time for Advance).
 func New(cfg Config) (*Screen, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -50,9 +52,7 @@ func New(cfg Config) (*Screen, error) {
 	s := &Screen{cfg: cfg}
 	s.resize(cfg.Width, cfg.Height)
 	s.enter(cfg.Power, s.now)
-	if err := s.ensurePixels(); err != nil {
-		return nil, err
-	}
+	s.stamp = Stamp{Workload: cfg.Workload}
 	return s, nil
 }
 
