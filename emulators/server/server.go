@@ -145,7 +145,7 @@ type Server struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	relayWG sync.WaitGroup
-	once   sync.Once
+	once    sync.Once
 }
 
 // New prepares a server: opens the registry, loads or creates the PKI and the
@@ -277,7 +277,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	s.http = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		ErrorLog:    slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		BaseContext: func(net.Listener) context.Context { return s.ctx }}
 	s.wg.Add(2)
 	go s.acceptLoop()

@@ -15,7 +15,12 @@ import (
 	"github.com/oobtb/oobtb/emulators/server/registry"
 	"github.com/oobtb/oobtb/emulators/wire/apf"
 	"github.com/oobtb/oobtb/emulators/wire/gwext"
+	"github.com/oobtb/oobtb/sim/clock"
 )
+
+// portQuiet is how long after the last forward a table without 5900 is
+// written.
+const portQuiet = 500 * time.Millisecond
 
 // Tunnel is one device's CIRA connection as the server sees it. The pairing
 // module reads the device's gateway-extension state from it and talks to the
@@ -35,7 +40,7 @@ type Tunnel struct {
 	authed      bool
 	ready       bool
 	connectedAt time.Time
-	digest      *digestState // shared per device; see wsman.go
+	portTimer   clock.Timer
 }
 
 // Extension is what a device's PROTOCOL_VERSION said about the oobtb gateway
@@ -163,6 +168,10 @@ func (t *Tunnel) ended() {
 	delete(s.all, t)
 	t.mu.Lock()
 	uuid, authed := t.uuid, t.authed
+	if t.portTimer != nil {
+		t.portTimer.Stop()
+		t.portTimer = nil
+	}
 	t.mu.Unlock()
 	current := authed && s.devices[uuid] == t
 	if current {
@@ -231,18 +240,10 @@ func (t *Tunnel) event(c *cira.Conn, ev cira.Event) {
 			return
 		}
 		t.authenticated(c)
-	case cira.EventPortBound, cira.EventPortUnbound:
-		t.mu.Lock()
-		ready := t.ready
-		t.mu.Unlock()
-		if ready {
-			t.recordPorts(c)
-		}
-	case cira.EventReady:
-		t.mu.Lock()
-		t.ready = true
-		t.mu.Unlock()
-		t.recordPorts(c)
+	case cira.EventPortBound:
+		t.portsChanged(c, e.Port == apf.PortVNC)
+	case cira.EventPortUnbound:
+		t.portsChanged(c, false)
 	case cira.EventGlobalRequest:
 		t.globalRequest(c, e.Req)
 	}
@@ -324,6 +325,38 @@ func (t *Tunnel) authenticated(c *cira.Conn) {
 		"replaced": old != nil})
 	s.audit(ctx, "device", "cira.connect", uuid, "ok", "", d)
 	_ = c
+}
+
+// portsChanged records the port table. The forward of 5900 ends AMT's
+// registration (stock servers send KEEPALIVE_OPTIONS then), so the table is
+// written once there and on every later change; a device that never
+// forwards 5900 gets its table written after a short quiet period, so a
+// registration costs one registry write, not seven.
+func (t *Tunnel) portsChanged(c *cira.Conn, last bool) {
+	t.mu.Lock()
+	if last {
+		t.ready = true
+	}
+	if t.ready {
+		if t.portTimer != nil {
+			t.portTimer.Stop()
+			t.portTimer = nil
+		}
+		t.mu.Unlock()
+		t.recordPorts(c)
+		return
+	}
+	if t.portTimer == nil {
+		t.portTimer = t.s.clk.AfterFunc(portQuiet, func() {
+			t.mu.Lock()
+			t.portTimer = nil
+			t.mu.Unlock()
+			if t.s.ctx.Err() == nil {
+				t.recordPorts(c)
+			}
+		})
+	}
+	t.mu.Unlock()
 }
 
 // recordPorts stores the device's port table.

@@ -1,0 +1,221 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"sync"
+	"time"
+
+	. "github.com/onsi/gomega"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/oobtb/oobtb/emulators/cira"
+	"github.com/oobtb/oobtb/emulators/pki"
+	"github.com/oobtb/oobtb/emulators/server"
+	"github.com/oobtb/oobtb/emulators/server/registry"
+	"github.com/oobtb/oobtb/emulators/vmc"
+	"github.com/oobtb/oobtb/emulators/vmc/host"
+	"github.com/oobtb/oobtb/emulators/vmc/services"
+	"github.com/oobtb/oobtb/emulators/wire/apf"
+)
+
+const amtPass = "P@ssw0rd"
+
+func uuidN(i int) string { return fmt.Sprintf("0000%04x-0000-4000-8000-%012x", i>>16, i) }
+
+func ciraUser(i int) string { return fmt.Sprintf("dev%d", i) }
+func ciraPass(i int) string { return fmt.Sprintf("cira-secret-%d", i) }
+
+// newServer starts a server on loopback with fast test settings.
+func newServer(dir string, mod ...func(*server.Config)) *server.Server {
+	cfg := server.Config{DataDir: dir, CIRAListen: "127.0.0.1:0", APIListen: "127.0.0.1:0",
+		KeyType: pki.ECDSAP256, PasswordIterations: 1000}
+	for _, m := range mod {
+		m(&cfg)
+	}
+	s, err := server.New(cfg)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(s.Start(context.Background())).To(Succeed())
+	return s
+}
+
+func enrol(s *server.Server, i int) {
+	_, err := s.Enrol(context.Background(), registry.DeviceEnrolment{UUID: uuidN(i), CIRAUser: ciraUser(i),
+		CIRAPassword: ciraPass(i), AMTPassword: amtPass})
+	Expect(err).NotTo(HaveOccurred())
+}
+
+// fleet is a set of vMCs and, per device, the in-test WS-MAN responder
+// when the vMC's own WS-MAN service is not available yet.
+type fleet struct {
+	mu    sync.Mutex
+	devs  []*vmc.Device
+	resp  map[string]*wsmanResponder
+	hosts map[string]*host.Host
+}
+
+func newFleet() *fleet {
+	return &fleet{resp: map[string]*wsmanResponder{}, hosts: map[string]*host.Host{}}
+}
+
+func (f *fleet) services(uuid string) func(h *host.Host) map[uint32]vmc.Service {
+	return func(h *host.Host) map[uint32]vmc.Service {
+		m := services.For(h)
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.hosts[uuid] = h
+		if _, ok := m[16992]; !ok {
+			r := newResponder(h)
+			f.resp[uuid] = r
+			m[16992] = r.service()
+		}
+		return m
+	}
+}
+
+// start builds and starts a vMC for device i against addr.
+func (f *fleet) start(addr string, pool *x509.CertPool, i int, mod ...func(*vmc.Spec)) *vmc.Device {
+	spec := vmc.Spec{UUID: uuidN(i), Servers: []string{addr}, User: ciraUser(i), Pass: ciraPass(i),
+		AMTPass: amtPass, Seed: uint64(i + 1), PeriodicInterval: "2s"}
+	for _, m := range mod {
+		m(&spec)
+	}
+	d, err := vmc.Build(spec, vmc.Deps{RootCAs: pool, Services: f.services(spec.UUID)})
+	Expect(err).NotTo(HaveOccurred())
+	d.Start()
+	f.mu.Lock()
+	f.devs = append(f.devs, d)
+	f.mu.Unlock()
+	return d
+}
+
+func (f *fleet) stop() {
+	f.mu.Lock()
+	devs := f.devs
+	f.devs = nil
+	f.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, d := range devs {
+		wg.Add(1)
+		go func() { defer wg.Done(); d.Stop() }()
+	}
+	wg.Wait()
+}
+
+func (f *fleet) responder(uuid string) *wsmanResponder {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.resp[uuid]
+}
+
+func (f *fleet) host(uuid string) *host.Host {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.hosts[uuid]
+}
+
+// api calls the server's API with the admin token.
+func api(s *server.Server, method, path string, body any, out any) int {
+	return apiTok(s, s.AdminToken(), method, path, body, out)
+}
+
+func apiTok(s *server.Server, tok, method, path string, body any, out any) int {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		Expect(err).NotTo(HaveOccurred())
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, s.APIURL()+path, rd)
+	Expect(err).NotTo(HaveOccurred())
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	c := &http.Client{Timeout: 60 * time.Second}
+	resp, err := c.Do(req)
+	Expect(err).NotTo(HaveOccurred())
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	Expect(err).NotTo(HaveOccurred())
+	if out != nil && len(b) > 0 {
+		Expect(json.Unmarshal(b, out)).To(Succeed(), "body: %s", b)
+	}
+	c.CloseIdleConnections()
+	return resp.StatusCode
+}
+
+// metric reads a counter or gauge value with the given labels.
+func metric(s *server.Server, name string, labels map[string]string) float64 {
+	mfs, err := s.Metrics().Gather()
+	Expect(err).NotTo(HaveOccurred())
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if matches(m, labels) {
+				if m.Counter != nil {
+					return m.Counter.GetValue()
+				}
+				if m.Gauge != nil {
+					return m.Gauge.GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
+
+func matches(m *dto.Metric, labels map[string]string) bool {
+	n := 0
+	for _, lp := range m.GetLabel() {
+		if v, ok := labels[lp.GetName()]; ok {
+			if v != lp.GetValue() {
+				return false
+			}
+			n++
+		}
+	}
+	return n == len(labels)
+}
+
+// rawDevice opens a CIRA tunnel with the bare device role (no vMC), as the
+// benchmark and the robustness tests do.
+func rawDevice(addr string, pool *x509.CertPool, uuid, user, pass string) (*cira.Conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	nc, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	tc := tls.Client(nc, pki.ClientTLSConfig(pool, "127.0.0.1", false))
+	if err := tc.HandshakeContext(ctx); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	c, err := cira.New(tc, cira.RoleDevice, cira.Config{Device: &cira.DeviceConfig{UUID: apf.MustParseGUID(uuid),
+		Trigger: apf.TriggerPeriodic, Username: user, Password: pass}})
+	if err != nil {
+		tc.Close()
+		return nil, err
+	}
+	select {
+	case <-c.Ready():
+		return c, nil
+	case <-c.Done():
+		return nil, fmt.Errorf("tunnel ended: %w", c.Err())
+	case <-ctx.Done():
+		c.Close()
+		return nil, ctx.Err()
+	}
+}
+
+func netipMust(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
