@@ -8,15 +8,15 @@ import (
 // The scheduler wakes the Direction when the earliest scheduled frame is
 // due. Under clock.Real one goroutine per Direction sleeps on a time.Timer.
 // The Go timer typically fires 50–300 µs late (milliseconds on a loaded
-// machine), so the goroutine learns how late — a low quantile of recent
-// wake-ups, tracked by an asymmetric moving average — and aims its timer
-// that much early, at most
-// SetSpin's window (DefaultSpin), then yields in a loop (runtime.Gosched)
-// until the deadline. That keeps the median error in the tens of µs even
-// under load, where a bare timer is late by 0.5 ms or more. The price is
-// CPU: with frames due less than the window apart the goroutine is always
-// spinning; SetSpin(0) trades precision for that CPU. Frames are never
-// delivered before their due time.
+// machine), so the goroutine learns how late — a moving average of recent
+// wake-ups that falls faster than it rises — and aims its timer
+// that much early, at most SetSpin's window (DefaultSpin), then yields in a
+// loop (runtime.Gosched) until the deadline. That keeps the median error in
+// the tens of µs where a bare timer is late by 0.2 ms or more. Spinning
+// costs CPU, and with frames due less than the window apart it would never
+// stop, so it is budgeted: at most spinBudget per spinPeriod (25 % of a
+// core); past that the goroutine sleeps on the timer alone until the next
+// period, delivering in batches. Frames are never delivered early.
 //
 // Under any other clock the Direction arms one clock timer (AfterFunc) for
 // the earliest deadline; clock.Manual runs it synchronously inside Advance,
@@ -29,6 +29,8 @@ const (
 	initialSlack = 150 * time.Microsecond
 	maxLateness  = time.Millisecond // samples are clipped here: longer is preemption
 	minSleep     = 20 * time.Microsecond
+	spinPeriod   = 10 * time.Millisecond
+	spinBudget   = spinPeriod / 4
 )
 
 // SetSpin sets how long before a deadline the real-clock scheduler may wake
@@ -41,6 +43,8 @@ func (d *Direction) run() {
 	t := time.NewTimer(time.Hour)
 	t.Stop()
 	slack := int64(initialSlack)
+	period := time.Now()
+	var spent time.Duration // spinning within the current period
 	for {
 		d.mu.Lock()
 		next, ok := int64(0), len(d.h) > 0
@@ -56,7 +60,14 @@ func (d *Direction) run() {
 				return
 			}
 		}
+		now := time.Now()
+		if now.Sub(period) >= spinPeriod {
+			period, spent = now, 0
+		}
 		spin := d.spin.Load()
+		if spent >= spinBudget {
+			spin = 0
+		}
 		aim := min(slack, spin)
 		rem := next - d.now()
 		switch {
@@ -72,22 +83,21 @@ func (d *Direction) run() {
 			default:
 				runtime.Gosched()
 			}
+			spent += time.Since(now)
 		default:
 			wake := time.Duration(rem - aim)
 			target := time.Now().Add(wake)
 			t.Reset(wake)
 			select {
 			case <-t.C:
-				// Track a low quantile of the lateness, not its mean: falling
-				// fast and rising slowly keeps the wake-up just before the
-				// deadline in most cases, so the spin stays short (a long
-				// spin costs CPU and, on a busy machine, gets the thread
-				// preempted).
+				// Falling faster than rising keeps wake-ups just before the
+				// deadline after a burst of late ones (preemption), so the
+				// spin stays short.
 				late := min(max(int64(time.Since(target)), 0), int64(maxLateness))
 				if late < slack {
 					slack += (late - slack) / 4
 				} else {
-					slack += (late - slack) / 64
+					slack += (late - slack) / 8
 				}
 			case <-d.kick:
 				t.Stop()
