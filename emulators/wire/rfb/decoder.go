@@ -141,11 +141,23 @@ func (d *Decoder) nextRect(b []byte) (Event, int, error) {
 		if len(b) < n {
 			return Event{}, 0, short(rectMsg, "raw pixels", n, len(b))
 		}
-		p := b[RectHeaderLen:]
+		p := b[RectHeaderLen:n]
 		for row := 0; row < ht; row++ {
-			dst := d.img.Pix[(y+row)*d.img.Stride+x:]
-			for i := 0; i < w; i++ {
-				dst[i] = d.conv.ToRGB(d.pix.get(p[(row*w+i)*bpp:]))
+			dst := d.img.Pix[(y+row)*d.img.Stride+x : (y+row)*d.img.Stride+x+w]
+			src := p[row*w*bpp : (row+1)*w*bpp]
+			switch {
+			case bpp == 1:
+				for i := range dst {
+					dst[i] = d.conv.ToRGB(uint32(src[i]))
+				}
+			case bpp == 2 && !d.pix.be:
+				for i := range dst {
+					dst[i] = d.conv.ToRGB(uint32(src[2*i]) | uint32(src[2*i+1])<<8)
+				}
+			default:
+				for i := range dst {
+					dst[i] = d.conv.ToRGB(d.pix.get(src[i*bpp:]))
+				}
 			}
 		}
 	case EncodingCopyRect:

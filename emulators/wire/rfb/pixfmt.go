@@ -279,6 +279,9 @@ func (c *Converter) ToRGB(w uint32) uint32 {
 	if c.rev != nil {
 		return c.rev[w&uint32(len(c.rev)-1)]
 	}
+	if c.kind == conv888 {
+		return w & 0xFFFFFF
+	}
 	return c.toRGBSlow(w)
 }
 

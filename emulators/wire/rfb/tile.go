@@ -59,6 +59,7 @@ func (t *tileEncoder) appendTile(b []byte, img *framebuf.Image, x, y, w, h int, 
 	prevSrc := src[0]
 	prevW := t.conv.ToWire(prevSrc)
 	run := 0
+	kind := t.conv.kind
 	idx, _ := t.insert(prevW)
 	for r := 0; r < h; r++ {
 		for _, p := range src[r*stride : r*stride+w] {
@@ -67,7 +68,15 @@ func (t *tileEncoder) appendTile(b []byte, img *framebuf.Image, x, y, w, h int, 
 				continue
 			}
 			prevSrc = p
-			v := t.conv.ToWire(p)
+			var v uint32
+			switch kind { // ToWire, inlined for the common formats
+			case conv565:
+				v = (p>>8)&0xF800 | (p>>5)&0x07E0 | (p>>3)&0x1F
+			case conv332:
+				v = (p>>16)&0xE0 | (p>>11)&0x1C | (p>>6)&0x03
+			default:
+				v = t.conv.ToWire(p)
+			}
 			if v == prevW {
 				run++
 				continue
