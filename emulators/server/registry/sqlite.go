@@ -135,6 +135,16 @@ func Open(ctx context.Context, o Options) (*SQLite, error) {
 	}
 	r.SetMaxOpenConns(o.Readers)
 	r.SetMaxIdleConns(o.Readers)
+	r.SetConnMaxLifetime(0)
+	r.SetConnMaxIdleTime(0)
+	// Open every reader now and keep it: a server holding connections up to
+	// the process fd limit must still reach its registry, and a connection
+	// opened later would need three new descriptors (db, -wal, -shm).
+	if err := warm(ctx, r, o.Readers); err != nil {
+		r.Close()
+		w.Close()
+		return nil, fmt.Errorf("registry: open readers: %w", err)
+	}
 	s := &SQLite{w: w, r: r, seal: seal, cache: newVerifierCache(!o.NoVerifierCache), rand: o.Rand,
 		iterations: o.PasswordIterations, path: path}
 	target := o.SchemaVersion
@@ -146,6 +156,26 @@ func Open(ctx context.Context, o Options) (*SQLite, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+func warm(ctx context.Context, db *sql.DB, n int) error {
+	conns := make([]*sql.Conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for i := 0; i < n; i++ {
+		c, err := db.Conn(ctx)
+		if err != nil {
+			return err
+		}
+		conns = append(conns, c)
+		if err := c.PingContext(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Path is the database file.
