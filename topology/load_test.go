@@ -183,6 +183,16 @@ links:
     b_to_a:
       delay: soon
 `, `bad.yaml:9: links[0].b_to_a.delay: `),
+		Entry("profile MTU on an offloading link", `nodes:
+  - {name: a, role: host}
+  - {name: b, role: host}
+links:
+  - name: l0
+    a: a
+    b: b
+    offload: true
+    a_to_b: {mtu: 1500}
+`, `bad.yaml:9: links[0].a_to_b: a profile mtu would drop every offloaded super-frame`),
 		Entry("overlapping subnets", `nodes:
   - {name: a, role: host}
 segments:

@@ -244,6 +244,7 @@ func (t *Topology) resolve() error {
 		}
 		rl.AtoB, rl.BtoA = direction(l.Profile, l.AtoB), direction(l.Profile, l.BtoA)
 		rl.MTU = l.MTU
+		rl.Offload = l.Offload
 		if rl.MTU == 0 {
 			rl.MTU = max(rl.AtoB.MTU, rl.BtoA.MTU)
 		}

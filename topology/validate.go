@@ -153,6 +153,16 @@ func (t *Topology) validate() Errors {
 				checkSubnet(t, f+".subnet", l.Subnet, add)
 			}
 		}
+		if l.Offload {
+			for _, im := range []struct {
+				f string
+				p *Impairment
+			}{{"profile", l.Profile}, {"a_to_b", l.AtoB}, {"b_to_a", l.BtoA}} {
+				if im.p != nil && im.p.Profile.MTU != 0 {
+					add(t.errAt(f+"."+im.f, "a profile mtu would drop every offloaded super-frame; set the link's mtu instead"))
+				}
+			}
+		}
 		if l.MTU != 0 && (l.MTU < 576 || l.MTU > 65521) {
 			add(t.errAt(f+".mtu", "mtu %d outside 576..65521", l.MTU))
 		}

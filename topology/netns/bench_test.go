@@ -102,6 +102,15 @@ links: [{name: ab, a: a, b: b, mtu: %d}]
 			ab, ba := t.Link("ab").Stats()
 			b.ReportMetric(float64(ab.DeliveredPackets+ba.DeliveredPackets)/b.Elapsed().Seconds(), "pkts/s")
 		})
+		b.Run(fmt.Sprintf("tap-emulator-offload/mtu%d", mtu), func(b *testing.B) {
+			t := benchUp(b, fmt.Sprintf(`name: bench
+nodes: [{name: a, role: host}, {name: b, role: host}]
+links: [{name: ab, a: a, b: b, mtu: %d, offload: true}]
+`, mtu))
+			stream(b, t.Node("a"), t.Node("b"), "b:7500")
+			ab, ba := t.Link("ab").Stats()
+			b.ReportMetric(float64(ab.DeliveredPackets+ba.DeliveredPackets)/b.Elapsed().Seconds(), "pkts/s")
+		})
 		b.Run(fmt.Sprintf("veth/mtu%d", mtu), func(b *testing.B) {
 			t := benchUp(b, "name: veth\nnodes: [{name: a, role: host}, {name: b, role: host}]\n")
 			veth(b, t.Node("a"), t.Node("b"), mtu)

@@ -22,10 +22,11 @@ type Link struct {
 	// AtoB carries frames read from A's TAP to B's TAP; BtoA the reverse.
 	AtoB, BtoA *linkemu.Direction
 
-	mtu    int
-	taps   [2]*os.File
-	wg     sync.WaitGroup
-	closed sync.Once
+	mtu     int
+	offload bool // TAPs carry virtio headers and GSO super-frames
+	taps    [2]*os.File
+	wg      sync.WaitGroup
+	closed  sync.Once
 
 	tapMu    sync.Mutex
 	subID    uint64
@@ -92,6 +93,9 @@ func (l *Link) start() {
 func (l *Link) pump(tap *os.File, dir *linkemu.Direction) {
 	defer l.wg.Done()
 	size := l.mtu + frameSlack
+	if l.offload {
+		size = maxGSOFrame
+	}
 	for {
 		buf := linkemu.GetBuffer(size)
 		n, err := tap.Read(buf[:size])
@@ -176,6 +180,13 @@ func (l *Link) publishLocked() {
 }
 
 func (l *Link) emit(atob bool, pkt []byte, ev linkemu.Event) {
+	if l.offload {
+		// Taps see Ethernet frames, not the virtio header.
+		if len(pkt) < vnetHdrLen {
+			return
+		}
+		pkt = pkt[vnetHdrLen:]
+	}
 	if fs := l.snapshot.Load(); fs != nil {
 		for _, f := range *fs {
 			f(atob, pkt, ev)

@@ -2,6 +2,7 @@ package netns_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"io"
 	"net"
 	"net/netip"
@@ -144,5 +145,52 @@ var _ = Describe("lan-200", func() {
 			names = append(names, i.Name)
 		}
 		Expect(names).To(ConsistOf("lo", "eth0"))
+	})
+})
+
+var _ = Describe("offload", func() {
+	It("carries TCP intact over TAPs with segmentation offload, through a bridge", func() {
+		t := up(`name: offload
+nodes:
+  - {name: a, role: host}
+  - {name: b, role: host}
+  - {name: c, role: host}
+segments: [{name: lan}]
+links:
+  - {name: ab, a: a, b: b, offload: true}
+  - {name: a-lan, a: a, b: lan, offload: true}
+  - {name: c-lan, a: c, b: lan}
+`)
+		payload := make([]byte, 8<<20)
+		for i := range payload {
+			payload[i] = byte(i*7 + i>>9)
+		}
+		want := sha256.Sum256(payload)
+		for _, dst := range []string{"b", "c"} {
+			l, err := t.Node(dst).Network().Listen(context.Background(), "tcp", "0.0.0.0:7700")
+			Expect(err).NotTo(HaveOccurred())
+			sums := make(chan [32]byte, 1)
+			go func() {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				defer c.Close()
+				h := sha256.New()
+				_, _ = io.Copy(h, c)
+				var s [32]byte
+				copy(s[:], h.Sum(nil))
+				sums <- s
+			}()
+			c, err := t.Node("a").Network().Dial(context.Background(), "tcp", dst+":7700")
+			Expect(err).NotTo(HaveOccurred())
+			_, err = c.Write(payload)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(c.Close()).To(Succeed())
+			Eventually(sums, 10*time.Second).Should(Receive(Equal(want)), "to %s", dst)
+			Expect(l.Close()).To(Succeed())
+		}
+		ab, _ := t.Link("ab").Stats()
+		Expect(ab.DeliveredBytes/ab.DeliveredPackets).To(BeNumerically(">", 1514), "super-frames crossed the emulator")
 	})
 })

@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/songgao/water"
 	"github.com/vishvananda/netlink"
 	vnetns "github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -90,13 +89,14 @@ type space struct {
 }
 
 type tapSpec struct {
-	name   string
-	mtu    int
-	link   int
-	side   int
-	addr   *net.IPNet
-	bridge bool
-	file   *os.File
+	name    string
+	mtu     int
+	link    int
+	side    int
+	addr    *net.IPNet
+	bridge  bool
+	offload bool
+	file    *os.File
 }
 
 // Preflight reports why topologies cannot run here, or nil.
@@ -168,10 +168,10 @@ func (t *Topology) plan(r *topology.Resolved) {
 		spaceOf[s.Name] = sp
 	}
 	for i, l := range r.Links {
-		lk := &Link{Name: l.Name, mtu: l.MTU}
+		lk := &Link{Name: l.Name, mtu: l.MTU, offload: l.Offload}
 		for side, e := range []topology.ResolvedEnd{l.A, l.B} {
 			sp := spaceOf[e.Node]
-			ts := tapSpec{name: e.Iface, mtu: l.MTU, link: i, side: side, bridge: e.Segment}
+			ts := tapSpec{name: e.Iface, mtu: l.MTU, link: i, side: side, bridge: e.Segment, offload: l.Offload}
 			if e.Prefix.IsValid() {
 				ts.addr = &net.IPNet{IP: e.Prefix.Addr().AsSlice(), Mask: net.CIDRMask(e.Prefix.Bits(), 32)}
 			}
@@ -312,17 +312,9 @@ func (t *Topology) buildSpace(sp *space) error {
 		sp.h = h
 		for i := range sp.taps {
 			ts := &sp.taps[i]
-			// Persistent: closing the fd does not unregister the device one
-			// by one (an RCU grace period each, serialised on the RTNL lock);
-			// the devices go in one batch when their namespace dies.
-			ifce, err := water.New(water.Config{DeviceType: water.TAP, PlatformSpecificParams: water.PlatformSpecificParams{Name: ts.name, Persist: true}})
+			f, err := openTAP(ts.name, ts.offload)
 			if err != nil {
 				return fmt.Errorf("netns: TAP %s in %s: %w", ts.name, sp.name, err)
-			}
-			f, ok := ifce.ReadWriteCloser.(*os.File)
-			if !ok {
-				_ = ifce.Close()
-				return fmt.Errorf("netns: TAP %s: unexpected device type %T", ts.name, ifce.ReadWriteCloser)
 			}
 			ts.file = f
 		}
