@@ -301,6 +301,25 @@ var _ = Describe("encoder → decoder", func() {
 		}
 	})
 
+	It("encodes dirty tiles by grid index, clipped at the edges, and single rectangles", func() {
+		img, _ := mosaic(100, 70, 4)
+		enc, _ := rfb.NewEncoder(rfb.PF565, rfb.Settings{Encoding: rfb.EncodingAMT16})
+		msg, err := enc.AppendUpdate(nil, img, []rfb.Rect{rfb.TileRect(1, 1)})
+		Expect(err).NotTo(HaveOccurred())
+		out, _ := framebuf.New(100, 70)
+		dec, _ := rfb.NewDecoder(rfb.PF565, out)
+		evs := decodeAll(dec, msg, len(msg))
+		Expect(evs).To(HaveLen(2))
+		Expect(evs[1].Rect).To(Equal(rfb.Rect{X: 64, Y: 64, W: 36, H: 6}))
+		_, err = enc.AppendRect(nil, img, 64, 64, 37, 6)
+		Expect(err).To(HaveOccurred())
+		_, err = enc.AppendRect(nil, img, 0, 0, 65, 6)
+		Expect(err).To(HaveOccurred())
+		one, err := enc.AppendRect(nil, img, 64, 64, 36, 6)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(one).To(Equal(msg[4:]))
+	})
+
 	It("refuses updates with no rectangles", func() {
 		img, _ := framebuf.New(100, 100)
 		enc, _ := rfb.NewEncoder(rfb.PF565, rfb.Settings{Encoding: rfb.EncodingAMT16})

@@ -199,8 +199,17 @@ func (e *Encoder) scanBand(img *framebuf.Image, x0, x1, y, h int) {
 // AppendRect appends one rectangle (header and body) for the w×h tile at
 // (x, y), which must lie inside img with 1 ≤ w, h ≤ 64. It is the building
 // block of AppendUpdate for callers that write their own update header.
-func (e *Encoder) AppendRect(dst []byte, img *framebuf.Image, x, y, w, h int) []byte {
-	return e.appendRect(dst, img, x, y, w, h, false)
+func (e *Encoder) AppendRect(dst []byte, img *framebuf.Image, x, y, w, h int) ([]byte, error) {
+	if img == nil || w < 1 || h < 1 || w > TileSize || h > TileSize || x < 0 || y < 0 || x+w > img.W || y+h > img.H {
+		return dst, fmt.Errorf("rfb: tile %dx%d+%d+%d is not a 1..64-sided tile inside the image", w, h, x, y)
+	}
+	return e.appendRect(dst, img, x, y, w, h, false), nil
+}
+
+// TileRect is the rectangle of 64-grid tile (tx, ty); AppendUpdate clips it
+// to the image, so dirty-tile bitmaps map straight to the dirty list.
+func TileRect(tx, ty int) Rect {
+	return Rect{X: uint16(tx * TileSize), Y: uint16(ty * TileSize), W: TileSize, H: TileSize}
 }
 
 // appendRect is AppendRect knowing whether the tile is one colour.
