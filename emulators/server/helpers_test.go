@@ -190,6 +190,11 @@ func matches(m *dto.Metric, labels map[string]string) bool {
 // rawDevice opens a CIRA tunnel with the bare device role (no vMC), as the
 // benchmark and the robustness tests do.
 func rawDevice(addr string, pool *x509.CertPool, uuid, user, pass string) (*cira.Conn, error) {
+	return rawDeviceCfg(addr, pool, cira.DeviceConfig{UUID: apf.MustParseGUID(uuid),
+		Trigger: apf.TriggerPeriodic, Username: user, Password: pass})
+}
+
+func rawDeviceCfg(addr string, pool *x509.CertPool, dc cira.DeviceConfig) (*cira.Conn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	nc, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
@@ -201,8 +206,7 @@ func rawDevice(addr string, pool *x509.CertPool, uuid, user, pass string) (*cira
 		nc.Close()
 		return nil, err
 	}
-	c, err := cira.New(tc, cira.RoleDevice, cira.Config{Device: &cira.DeviceConfig{UUID: apf.MustParseGUID(uuid),
-		Trigger: apf.TriggerPeriodic, Username: user, Password: pass}})
+	c, err := cira.New(tc, cira.RoleDevice, cira.Config{Device: &dc})
 	if err != nil {
 		tc.Close()
 		return nil, err

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"os"
 	"testing"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -10,6 +11,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(benchChildEnv) != "" {
+		benchChild()
+	}
 	leakcheck.VerifyTestMain(m)
 }
 

@@ -200,8 +200,26 @@ func (t *Tunnel) ended() {
 	}()
 }
 
+// offStack runs f on a fresh goroutine and waits for it. The registry calls
+// behind session events (SQLite, PBKDF2) need deep stacks; run on the
+// tunnel's reader goroutine they would grow its stack for good, and an idle
+// tunnel would keep paying for it.
+func offStack(f func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	<-done
+}
+
 // verify checks USERAUTH credentials against the registry.
-func (t *Tunnel) verify(ctx context.Context, req cira.EventAuthRequest) bool {
+func (t *Tunnel) verify(ctx context.Context, req cira.EventAuthRequest) (ok bool) {
+	offStack(func() { ok = t.verifyNow(ctx, req) })
+	return ok
+}
+
+func (t *Tunnel) verifyNow(ctx context.Context, req cira.EventAuthRequest) bool {
 	s := t.s
 	uuid := req.UUID.String()
 	err := s.store.VerifyCIRA(ctx, uuid, req.Username, req.Password)
@@ -225,8 +243,17 @@ func (t *Tunnel) verify(ctx context.Context, req cira.EventAuthRequest) bool {
 	return false
 }
 
-// event handles the session's events in its reader goroutine.
+// event handles the session's events; it is called in the tunnel's reader
+// goroutine and works off its stack.
 func (t *Tunnel) event(c *cira.Conn, ev cira.Event) {
+	switch ev.(type) {
+	case cira.EventKeepaliveOptions:
+		return
+	}
+	offStack(func() { t.handleEvent(c, ev) })
+}
+
+func (t *Tunnel) handleEvent(c *cira.Conn, ev cira.Event) {
 	switch e := ev.(type) {
 	case cira.EventPeerVersion:
 		t.peerVersion(c, e.Msg)
