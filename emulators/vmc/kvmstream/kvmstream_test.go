@@ -1,12 +1,16 @@
 package kvmstream_test
 
 import (
+	"context"
+	"io"
+	"math/rand/v2"
 	"net"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/oobtb/oobtb/emulators/vmc/host"
 	"github.com/oobtb/oobtb/emulators/vmc/kvmstream"
 	"github.com/oobtb/oobtb/emulators/vmc/kvmstream/kvmtest"
 	"github.com/oobtb/oobtb/emulators/vmc/screen"
@@ -147,6 +151,69 @@ var _ = Describe("the session", func() {
 			Expect(err).NotTo(HaveOccurred())
 			x, y, ok := kvmtest.FirstDiff(r.cl.Dec.Image(), exp)
 			Expect(ok).To(BeTrue(), "frame %d: first difference at (%d,%d)", i, x, y)
+		}
+	})
+})
+
+var _ = Describe("the session on the wall clock", func() {
+	It("streams frames as the real-time screen produces them", func() {
+		hst, err := host.New(host.Config{
+			Identity: host.Identity{UUID: "12345678-9abc-def0-1122-334455667788", Hostname: "pc"},
+			Settings: host.DefaultSettings(),
+			Screen:   screen.Config{Width: 320, Height: 200, Workload: screen.W5Noise, Seed: 1, FPS: 60},
+		})
+		Expect(err).NotTo(HaveOccurred())
+		defer hst.Close()
+		rel, err := hst.AcquireKVM("real-time test")
+		Expect(err).NotTo(HaveOccurred())
+		defer rel()
+		sc, cc, err := tcpPair()
+		Expect(err).NotTo(HaveOccurred())
+		defer cc.Close()
+		done := make(chan error, 1)
+		go func() {
+			done <- kvmstream.Serve(context.Background(), sc, 320, 200, kvmstream.Config{Host: hst, Format: rfb.PF332})
+			sc.Close()
+		}()
+		cl, err := kvmtest.NewClient(cc, rfb.PF565, 320, 200)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(cl.SetPixelFormat(rfb.PF332)).To(Succeed())
+		Expect(cl.Send(&rfb.SetEncodings{Encodings: rfb.AMTConsoleEncodings})).To(Succeed())
+		var last uint32
+		for i := 0; i < 10; i++ {
+			Expect(cl.Request(true)).To(Succeed())
+			_, _, err := cl.ReadUpdate()
+			Expect(err).NotTo(HaveOccurred())
+			st, err := screen.DecodeStamp(cl.Dec.Image())
+			Expect(err).NotTo(HaveOccurred())
+			if i > 0 {
+				Expect(st.Frame).To(BeNumerically(">", last))
+			}
+			last = st.Frame
+		}
+		cc.Close()
+		Eventually(done, 5*time.Second).Should(Receive(BeNil()))
+	})
+})
+
+var _ = Describe("random bytes after the handshake", func() {
+	It("end the session with an error or cleanly, never a panic or a hang", func() {
+		for seed := uint64(1); seed <= 20; seed++ {
+			r := newRig(320, 200, screen.W0Idle, rfb.PF565, func(c *kvmstream.Config) { c.ReadTimeout = 2 * time.Second })
+			rng := rand.New(rand.NewPCG(seed, 0))
+			junk := make([]byte, 64+rng.IntN(512))
+			for i := range junk {
+				junk[i] = byte(rng.Uint32())
+			}
+			junk[0] = byte(rng.IntN(8)) // start with a plausible message type
+			_, _ = r.client.Write(junk)
+			// Drain whatever the server answers until it closes.
+			go func(c net.Conn) { _, _ = io.Copy(io.Discard, c) }(r.client)
+			r.client.(*net.TCPConn).CloseWrite()
+			var err error
+			Eventually(r.done, 5*time.Second).Should(Receive(&err))
+			r.done <- err
+			r.close()
 		}
 	})
 })
