@@ -252,6 +252,15 @@ func (h *Host) AcquireKVM(owner string) (release func(), err error) {
 	}, nil
 }
 
+// KVMActive reports whether a KVM session holds the screen now; WS-MAN
+// reports CIM_KVMRedirectionSAP EnabledState 2 then, and 6 (enabled but
+// offline) otherwise.
+func (h *Host) KVMActive() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.kvmOwner != ""
+}
+
 // Watch starts the frame clock for a viewer that is not the KVM session (for
 // example a test reading the framebuffer); unwatch stops it.
 func (h *Host) Watch() (unwatch func()) {
