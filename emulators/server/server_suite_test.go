@@ -14,6 +14,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(benchChildEnv) != "" {
 		benchChild()
 	}
+	if os.Getenv(holdChildEnv) != "" {
+		holdChild()
+	}
 	leakcheck.VerifyTestMain(m)
 }
 
