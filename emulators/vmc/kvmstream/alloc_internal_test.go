@@ -3,6 +3,7 @@ package kvmstream
 import (
 	"net"
 	"runtime"
+	"slices"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -45,7 +46,9 @@ var _ = Describe("steady-state updates", func() {
 			s.resize(1024, 768)
 			s.listed16, s.compression = true, map[bool]uint8{false: 0, true: 1}[deflate]
 			Expect(s.applySettings()).To(Succeed())
-			var mallocs uint64
+			// Other goroutines (the race detector, Ginkgo) allocate too, so
+			// judge the median update rather than the sum.
+			var mallocs []uint64
 			var ms runtime.MemStats
 			for i := 0; i < 40; i++ {
 				clk.Advance(time.Second / 30)
@@ -56,10 +59,11 @@ var _ = Describe("steady-state updates", func() {
 				runtime.ReadMemStats(&ms)
 				Expect(err).NotTo(HaveOccurred())
 				if i >= 10 {
-					mallocs += ms.Mallocs - before
+					mallocs = append(mallocs, ms.Mallocs-before)
 				}
 			}
-			Expect(float64(mallocs) / 30).To(BeNumerically("<=", 1))
+			slices.Sort(mallocs)
+			Expect(mallocs[len(mallocs)/2]).To(BeNumerically("<=", 1), "allocations per update: %v", mallocs)
 		})
 	}
 })
