@@ -91,6 +91,11 @@ func (d *Decoder) Next(b []byte) (Event, int, error) {
 	if d.rectsLeft > 0 {
 		return d.nextRect(b)
 	}
+	if len(b) >= 4 && b[0] == TypeFramebufferUpdate { // the hot case, without boxing a message
+		nr := be16(b[2:])
+		d.rectsLeft = int(nr)
+		return Event{Kind: EventUpdateBegin, NumRects: int(nr), Last: nr == 0}, 4, nil
+	}
 	m, n, err := DecodeServerMsg(b)
 	if err != nil {
 		return Event{}, 0, err
