@@ -12,11 +12,17 @@ import (
 	"github.com/oobtb/oobtb/emulators/vmc/host"
 	"github.com/oobtb/oobtb/emulators/vmc/redirsrv"
 	"github.com/oobtb/oobtb/emulators/vmc/vncsrv"
+	"github.com/oobtb/oobtb/emulators/vmc/wsmansrv"
 )
 
 // For returns the services a device offers on its forwarded ports.
 func For(h *host.Host) map[uint32]vmc.Service {
 	m := map[uint32]vmc.Service{}
+
+	// WS-MAN on 16992; the remote-access classes hold their own copy of the
+	// policy configuration here (no device callback at this level).
+	ws := wsmansrv.New(h, wsmansrv.Options{Logger: slog.Default().With("service", "wsman")})
+	m[16992] = func(ch net.Conn) { _ = ws.Serve(ch) }
 
 	// Redirection (KVM, SOL) on 16994; 16995 (TLS) is not served, so the
 	// channel router refuses it.
