@@ -38,11 +38,16 @@ func open(e *vmcenv.Env, cfg kvmclient.Config) *session {
 		cfg.Credentials = goodCred
 	}
 	cfg.Timeout = 10 * time.Second
-	c, err := kvmclient.Open(conn, cfg)
-	if err != nil {
-		conn.Close()
-	}
-	Expect(err).NotTo(HaveOccurred())
+	var c *kvmclient.Client
+	// A session that just ended may hold the KVM lock until the vMC notices.
+	Eventually(func() error {
+		c, err = kvmclient.Open(conn, cfg)
+		if err != nil {
+			conn.Close()
+			conn, _ = e.Dial()
+		}
+		return err
+	}, 10*time.Second, 20*time.Millisecond).Should(Succeed())
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &session{c: c, conn: conn, done: make(chan error, 1), stop: cancel}
 	go func() { s.done <- c.Run(ctx) }()
