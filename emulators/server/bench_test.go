@@ -65,9 +65,13 @@ func BenchmarkIdleTunnels(b *testing.B) {
 			}
 		}
 		base := rssKiB()
+		c0 := cpuTime()
 		child, secs := spawnClients(b, srv.CIRAAddr().String(), srv.CACertPath(), n, 0)
 		waitConnected(b, srv, n)
 		cold := float64(n) / secs
+		// Server CPU per accepted tunnel (TLS, APF, registry): the server's
+		// capacity, independent of how fast this machine's clients dial.
+		coldCPU := (cpuTime() - c0).Seconds() / float64(n)
 		// Several collections: each halves over-grown goroutine stacks.
 		for range 4 {
 			debug.FreeOSMemory()
@@ -90,9 +94,11 @@ func BenchmarkIdleTunnels(b *testing.B) {
 
 		// Reconnect wave (verifier cache warm), with 1 s keepalives to
 		// measure their CPU.
+		c0 = cpuTime()
 		child, secs = spawnClients(b, srv.CIRAAddr().String(), srv.CACertPath(), n, time.Second)
 		waitConnected(b, srv, n)
 		warm := float64(n) / secs
+		warmCPU := (cpuTime() - c0).Seconds() / float64(n)
 		time.Sleep(2 * time.Second)
 		c0, t0 := cpuTime(), time.Now()
 		time.Sleep(10 * time.Second)
@@ -105,6 +111,8 @@ func BenchmarkIdleTunnels(b *testing.B) {
 		b.ReportMetric(perConn, "KiB/conn")
 		b.ReportMetric(cold, "accepts/s-cold")
 		b.ReportMetric(warm, "accepts/s-warm")
+		b.ReportMetric(1/coldCPU, "accepts/core-s-cold")
+		b.ReportMetric(1/warmCPU, "accepts/core-s-warm")
 		b.ReportMetric(at19k, "core%@19k/30s")
 		b.ReportMetric(float64(n), "conns")
 	}
