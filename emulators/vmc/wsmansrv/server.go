@@ -226,16 +226,14 @@ func (c *channel) run() error {
 		if len(c.buf) == 0 {
 			timeout = s.o.IdleTimeout
 		}
-		if err := c.conn.SetReadDeadline(time.Now().Add(timeout)); err != nil {
-			return err
-		}
-		k, rerr := c.conn.Read(c.read)
-		c.buf = append(c.buf, c.read[:k]...)
-		if k > 0 {
-			continue // parse before looking at the error
-		}
+		var k int
+		rerr := c.conn.SetReadDeadline(time.Now().Add(timeout))
 		if rerr == nil {
-			continue
+			k, rerr = c.conn.Read(c.read)
+			c.buf = append(c.buf, c.read[:k]...)
+			if k > 0 || rerr == nil {
+				continue // parse before looking at the error
+			}
 		}
 		var ne net.Error
 		switch {
