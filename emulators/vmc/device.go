@@ -233,6 +233,7 @@ func (d *Device) shutdown() {
 	conns := []*cira.Conn{}
 	if d.conn != nil {
 		conns = append(conns, d.conn)
+		d.conn = nil // Conn reports no tunnel once the device has stopped
 	}
 	for _, c := range d.oob {
 		conns = append(conns, c)
