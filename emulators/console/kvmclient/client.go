@@ -199,6 +199,21 @@ func (c *Client) Screenshot() *framebuf.Image {
 	return c.dec.Image().Clone()
 }
 
+// CopyTo copies the current picture into dst when it has the same size
+// (no allocation) and returns it, or returns a new copy.
+func (c *Client) CopyTo(dst *framebuf.Image) *framebuf.Image {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	src := c.dec.Image()
+	if dst == nil || dst.W != src.W || dst.H != src.H || dst.Stride != dst.W {
+		return src.Clone()
+	}
+	for y := 0; y < src.H; y++ {
+		copy(dst.Pix[y*dst.Stride:y*dst.Stride+src.W], src.Pix[y*src.Stride:y*src.Stride+src.W])
+	}
+	return dst
+}
+
 // WritePNG writes the current picture as PNG.
 func (c *Client) WritePNG(w io.Writer) error {
 	return png.Encode(w, c.Screenshot().ToRGBA())
