@@ -238,4 +238,3 @@ var _ = Describe("VNC bridge", func() {
 		}
 	})
 })
-
