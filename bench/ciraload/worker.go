@@ -1,0 +1,318 @@
+package ciraload
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/oobtb/oobtb/emulators/cira"
+	"github.com/oobtb/oobtb/emulators/netx"
+	"github.com/oobtb/oobtb/emulators/pki"
+	"github.com/oobtb/oobtb/emulators/wire/apf"
+)
+
+// probeCookie marks the keep-alives of liveness probes (AMT's own start at 1).
+const probeCookie = 0x0B0B0000
+
+// WorkerMain is one worker process: it reads its configuration from in,
+// opens its tunnels, reports each outcome on out, then answers "probe" and
+// "close" commands. It returns after "close", or after closing every tunnel
+// when in ends or ctx is done. The goroutine reading in may stay blocked
+// until in ends; the process is expected to exit after WorkerMain returns.
+func WorkerMain(ctx context.Context, in io.Reader, out io.Writer) error {
+	br := bufio.NewReaderSize(in, 1<<20)
+	line, err := readLine(br)
+	if err != nil {
+		return fmt.Errorf("ciraload worker: reading the configuration line: %w", err)
+	}
+	var wc workerConfig
+	if err := json.Unmarshal(line, &wc); err != nil {
+		return fmt.Errorf("ciraload worker: configuration line: %w", err)
+	}
+	w, err := newWorker(wc, out)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cmds := make(chan command)
+	go func() {
+		defer cancel() // stdin ended: the coordinator is gone
+		for {
+			line, err := readLine(br)
+			if err != nil {
+				return
+			}
+			var c command
+			if err := json.Unmarshal(line, &c); err != nil {
+				return
+			}
+			select {
+			case cmds <- c:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	w.ramp(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			w.closeAll()
+			return nil
+		case c := <-cmds:
+			switch c.Cmd {
+			case "probe":
+				alive, dead := w.probe(ctx, c.Timeout)
+				w.emit(event{T: evProbe, Alive: alive, Dead: dead, RSSKiB: selfRSS()})
+			case "close":
+				w.closeAll()
+				w.emit(event{T: evClosed})
+				return nil
+			default:
+				return fmt.Errorf("ciraload worker: unknown command %q (expected probe or close)", c.Cmd)
+			}
+		}
+	}
+}
+
+type worker struct {
+	cfg   workerConfig
+	tls   *tls.Config
+	conns []*cira.Conn
+
+	wmu sync.Mutex
+	enc *json.Encoder
+	bw  *bufio.Writer
+}
+
+func newWorker(wc workerConfig, out io.Writer) (*worker, error) {
+	var pool *x509.CertPool
+	if len(wc.CAPEM) > 0 {
+		pool = x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(wc.CAPEM) {
+			return nil, errors.New("ciraload worker: the CA PEM holds no certificate")
+		}
+	}
+	tc := pki.ClientTLSConfig(pool, wc.ServerName, wc.Insecure).Clone()
+	// Every simulated device is a different AMT: full handshakes, no
+	// resumption across devices.
+	tc.ClientSessionCache = nil
+	if wc.Inflight <= 0 {
+		wc.Inflight = DefaultInflight
+	}
+	if wc.ConnectTimeout <= 0 {
+		wc.ConnectTimeout = DefaultConnectTimeout
+	}
+	bw := bufio.NewWriterSize(out, 64<<10)
+	return &worker{cfg: wc, tls: tc, conns: make([]*cira.Conn, len(wc.Devices)), bw: bw, enc: json.NewEncoder(bw)}, nil
+}
+
+func (w *worker) emit(e event) {
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	_ = w.enc.Encode(e)
+	_ = w.bw.Flush()
+}
+
+// ramp opens every tunnel at the configured pace, at most Inflight at once.
+func (w *worker) ramp(ctx context.Context) {
+	start := time.Now()
+	sem := make(chan struct{}, w.cfg.Inflight)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	up, failed := 0, 0
+loop:
+	for j, d := range w.cfg.Devices {
+		if w.cfg.Rate > 0 {
+			due := start.Add(time.Duration(float64(j) / w.cfg.Rate * float64(time.Second)))
+			if d := time.Until(due); d > 0 {
+				t := time.NewTimer(d)
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+					t.Stop()
+					break loop
+				}
+			}
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			break loop
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			t0 := time.Now()
+			c, reason, err := w.dial(ctx, d)
+			ms := float64(time.Since(t0).Microseconds()) / 1000
+			mu.Lock()
+			if err == nil {
+				w.conns[j] = c
+				up++
+			} else {
+				failed++
+			}
+			mu.Unlock()
+			if err == nil {
+				w.emit(event{T: evConn, Index: d.Index, OK: true, MS: ms})
+			} else {
+				w.emit(event{T: evConn, Index: d.Index, Reason: reason, Err: err.Error(), MS: ms})
+			}
+		}()
+	}
+	wg.Wait()
+	w.emit(event{T: evRamped, Up: up, Failed: failed, RSSKiB: selfRSS(), Seconds: time.Since(start).Seconds()})
+}
+
+// dial opens one tunnel: TCP from the device's source address, TLS, APF up
+// to the last tcpip-forward's REQUEST_SUCCESS.
+func (w *worker) dial(ctx context.Context, d workerDevice) (*cira.Conn, string, error) {
+	ctx, cancel := context.WithTimeout(ctx, w.cfg.ConnectTimeout)
+	defer cancel()
+	guid, err := apf.ParseGUID(d.Cred.UUID)
+	if err != nil {
+		return nil, ReasonAPF, fmt.Errorf("device %d: %w", d.Index, err)
+	}
+	host := netx.Host{}
+	if d.Source != "" {
+		a, err := netip.ParseAddr(d.Source)
+		if err != nil {
+			return nil, ReasonDial, fmt.Errorf("device %d: source address %q: %w", d.Index, d.Source, err)
+		}
+		host.LocalAddr = &net.TCPAddr{IP: a.AsSlice()}
+	}
+	nc, err := host.Dial(ctx, "tcp", w.cfg.Target)
+	if err != nil {
+		return nil, classifyDial(err), fmt.Errorf("connect to %s: %w", w.cfg.Target, err)
+	}
+	tc := tls.Client(nc, w.tls)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		_ = nc.Close()
+		return nil, classifyTLS(err), fmt.Errorf("TLS handshake with %s: %w", w.cfg.Target, err)
+	}
+	c, err := cira.New(tc, cira.RoleDevice, cira.Config{
+		Device: &cira.DeviceConfig{UUID: guid, Trigger: apf.TriggerPeriodic, Username: d.Cred.User,
+			Password: d.Cred.Password, Ports: w.cfg.Ports},
+		// Our context decides first, so a slow server reads as a timeout.
+		HandshakeTimeout: w.cfg.ConnectTimeout + 5*time.Second,
+	})
+	if err != nil {
+		_ = tc.Close()
+		return nil, classifyAPF(err), fmt.Errorf("APF start: %w", err)
+	}
+	select {
+	case <-c.Ready():
+		return c, "", nil
+	case <-c.Done():
+		err := c.Err()
+		reason := classifyAPF(err)
+		if reason == ReasonClosed {
+			reason = ReasonRejected
+		}
+		return nil, reason, fmt.Errorf("APF handshake: %w", err)
+	case <-ctx.Done():
+		_ = c.Close()
+		return nil, classifyAPF(ctx.Err()), fmt.Errorf("APF handshake: %w", ctx.Err())
+	}
+}
+
+// probe sends each live tunnel a keep-alive request and counts the ones
+// that hear from the server within timeout; the others are dead, by reason.
+func (w *worker) probe(ctx context.Context, timeout time.Duration) (int, map[string]int) {
+	if timeout <= 0 {
+		timeout = DefaultProbeTimeout
+	}
+	dead := map[string]int{}
+	type pending struct {
+		c      *cira.Conn
+		before uint64
+	}
+	var wait []pending
+	for i, c := range w.conns {
+		if c == nil {
+			continue
+		}
+		select {
+		case <-c.Done():
+			dead[classifyAPF(c.Err())]++
+			continue
+		default:
+		}
+		before := c.Stats().MessagesIn
+		if err := c.Send(&apf.KeepaliveRequest{Cookie: probeCookie | uint32(i&0xffff)}); err != nil {
+			dead[classifyAPF(err)]++
+			continue
+		}
+		wait = append(wait, pending{c, before})
+	}
+	alive := 0
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for len(wait) > 0 {
+		rest := wait[:0]
+		for _, p := range wait {
+			select {
+			case <-p.c.Done():
+				dead[classifyAPF(p.c.Err())]++
+				continue
+			default:
+			}
+			if p.c.Stats().MessagesIn > p.before {
+				alive++
+				continue
+			}
+			rest = append(rest, p)
+		}
+		wait = rest
+		if len(wait) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			dead["no_reply"] += len(wait)
+			break
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			dead[ReasonCanceled] += len(wait)
+			return alive, dead
+		}
+	}
+	return alive, dead
+}
+
+// closeAll ends every tunnel (DISCONNECT by application), 64 at a time.
+func (w *worker) closeAll() {
+	work := make(chan *cira.Conn)
+	var wg sync.WaitGroup
+	for range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c := range work {
+				_ = c.Close()
+			}
+		}()
+	}
+	for i, c := range w.conns {
+		if c != nil {
+			work <- c
+			w.conns[i] = nil
+		}
+	}
+	close(work)
+	wg.Wait()
+}
