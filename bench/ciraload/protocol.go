@@ -30,13 +30,13 @@ type workerConfig struct {
 	Insecure       bool           `json:"insecure"`
 	Rate           float64        `json:"rate"` // this worker's share, tunnels/s
 	Inflight       int            `json:"inflight"`
-	ConnectTimeout time.Duration       `json:"connect_timeout"`
+	ConnectTimeout time.Duration  `json:"connect_timeout"`
 	Ports          []uint32       `json:"ports,omitempty"`
 	Devices        []workerDevice `json:"devices"`
 }
 
 type command struct {
-	Cmd     string   `json:"cmd"` // "probe" or "close"
+	Cmd     string        `json:"cmd"` // "probe" or "close"
 	Timeout time.Duration `json:"timeout,omitempty"`
 }
 
