@@ -127,7 +127,9 @@ func New(h *host.Host, opts Options) *Server {
 	}
 	s := &Server{h: h, o: opts, clk: opts.Clock, log: opts.Logger,
 		enums: newEnumerations(opts.MaxEnumerations, opts.EnumerationLifetime),
-		boot:  defaultBootState()}
+		boot:  defaultBootState(),
+		// A device without a configuration: nothing set up, UIC off.
+		pol: policy.Config{UIC: policy.UICDisabled}}
 	s.auth = newAuthState(opts.Rand, opts.NonceLifetime)
 	return s
 }
