@@ -1,0 +1,17 @@
+package vmctest_test
+
+import (
+	"testing"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/oobtb/oobtb/internal/leakcheck"
+)
+
+func TestMain(m *testing.M) { leakcheck.VerifyTestMain(m) }
+
+func TestVMCTest(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "vMC scale and robustness")
+}
