@@ -67,6 +67,9 @@ type Status struct {
 	OOB         []string
 	LastError   string
 	Connects    int
+	// RetryAttempts counts back-off delays since the last successful
+	// connect (the policy's reconnect schedule).
+	RetryAttempts int
 }
 
 // Device is one vMC.
@@ -191,6 +194,7 @@ func (d *Device) Status() Status {
 	}
 	s.OnGateway = d.pol.OnGateway()
 	s.Environment = d.pol.Environment()
+	s.RetryAttempts = d.pol.RetryAttempts()
 	if g, ok := d.pol.Gateway(); ok {
 		s.Gateway = &g
 	}
