@@ -106,3 +106,42 @@ func wsmanStatus(ch net.Conn) string {
 	line, _, _ := strings.Cut(string(got), "\r\n")
 	return line
 }
+
+const generalSettingsGet = `<?xml version="1.0" encoding="utf-8"?><Envelope xmlns="http://www.w3.org/2003/05/soap-envelope" xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"><Header><a:Action>http://schemas.xmlsoap.org/ws/2004/09/transfer/Get</a:Action><a:To>/wsman</a:To><w:ResourceURI>http://intel.com/wbem/wscim/1/amt-schema/1/AMT_GeneralSettings</w:ResourceURI><a:MessageID>1</a:MessageID><a:ReplyTo><a:Address>http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:Address></a:ReplyTo><w:OperationTimeout>PT60S</w:OperationTimeout></Header><Body></Body></Envelope>`
+
+// wsmanRequest sends a Get of AMT_GeneralSettings with an optional
+// Authorization header and returns the response head (status line and
+// headers).
+func wsmanRequest(ch net.Conn, authz string) string {
+	hdr := ""
+	if authz != "" {
+		hdr = "Authorization: " + authz + "\r\n"
+	}
+	req := fmt.Sprintf("POST /wsman HTTP/1.1\r\nHost: 127.0.0.1:16992\r\n%sContent-Type: application/soap+xml; charset=UTF-8\r\nContent-Length: %d\r\n\r\n%s",
+		hdr, len(generalSettingsGet), generalSettingsGet)
+	_, err := ch.Write([]byte(req))
+	Expect(err).NotTo(HaveOccurred())
+	_ = ch.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var got []byte
+	buf := make([]byte, 4096)
+	for !strings.Contains(string(got), "\r\n\r\n") {
+		n, err := ch.Read(buf)
+		got = append(got, buf[:n]...)
+		if err != nil {
+			break
+		}
+	}
+	head, _, _ := strings.Cut(string(got), "\r\n\r\n")
+	return head
+}
+
+// header returns the value of header name in an HTTP response head.
+func header(head, name string) string {
+	for _, l := range strings.Split(head, "\r\n") {
+		k, v, ok := strings.Cut(l, ":")
+		if ok && strings.EqualFold(strings.TrimSpace(k), name) {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}

@@ -233,3 +233,6 @@ func UUID(i int) string {
 
 // PortsReady is AMT's port order, what a ready tunnel has forwarded.
 var PortsReady = apf.ForwardedPortOrder
+
+// Port is the MPS's TCP port.
+func (m *MPS) Port() uint16 { return uint16(m.ln.Addr().(*net.TCPAddr).Port) }
