@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -35,7 +36,30 @@ func poll(what string, done func() bool) error {
 	}
 }
 
-// teardownSpace removes one namespace: it releases our handles, unmounts
+// abortTCP destroys every TCP socket in ns (SOCK_DESTROY): blocked reads
+// and writes of their owners fail at once, and orphaned sockets with data
+// queued for a link that is gone stop holding the namespace. The network
+// is going away; nothing could complete on it anyway.
+func abortTCP(ns vnetns.NsHandle) {
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_INET_DIAG)
+	if err != nil {
+		return
+	}
+	defer h.Close()
+	// Go listens on [::] for "0.0.0.0": accepted IPv4 connections are
+	// IPv4-mapped AF_INET6 sockets, found by the AF_INET6 dump and destroyed
+	// through their IPv4 addresses.
+	for _, fam := range []uint8{unix.AF_INET, unix.AF_INET6} {
+		socks, _ := h.SocketDiagTCP(fam)
+		for _, s := range socks {
+			local := &net.TCPAddr{IP: s.ID.Source, Port: int(s.ID.SourcePort)}
+			remote := &net.TCPAddr{IP: s.ID.Destination, Port: int(s.ID.DestinationPort)}
+			_ = h.SocketDestroy(local, remote)
+		}
+	}
+}
+
+// teardownSpace removes one namespace: it first aborts its TCP sockets, then releases our handles, unmounts
 // and removes the /run/netns entry, then polls until the entry is gone and
 // cannot be opened. The kernel then destroys the namespace with every
 // device in it (TAPs, bridges) in one batch; deleting the devices one by
@@ -43,6 +67,14 @@ func poll(what string, done func() bool) error {
 // waitDestroyed then watches the kernel finish.
 func teardownSpace(name string, h *netlink.Handle, ns vnetns.NsHandle) error {
 	path := filepath.Join(NetnsDir, name)
+	if !ns.IsOpen() {
+		if n, err := vnetns.GetFromPath(path); err == nil {
+			ns = n
+		}
+	}
+	if ns.IsOpen() {
+		abortTCP(ns)
+	}
 	if h != nil {
 		h.Close()
 	}
@@ -196,9 +228,11 @@ func Clean(o CleanOptions) (*CleanReport, error) {
 		var wg sync.WaitGroup
 		var mu sync.Mutex
 		sem := make(chan struct{}, 8)
-		ids := make([]int, 0, len(names))
+		ids := map[int]string{}
 		for _, n := range names {
-			ids = append(ids, nsidOfPath(filepath.Join(NetnsDir, n)))
+			if id := nsidOfPath(filepath.Join(NetnsDir, n)); id >= 0 {
+				ids[id] = n
+			}
 		}
 		for _, n := range names {
 			sem <- struct{}{}

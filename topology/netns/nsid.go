@@ -2,6 +2,9 @@ package netns
 
 import (
 	"encoding/binary"
+	"fmt"
+	"sort"
+	"strings"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
@@ -53,29 +56,30 @@ func liveNSIDs() (map[int]bool, error) {
 }
 
 // waitDestroyed polls until none of ids is in the host's table any more:
-// the kernel has destroyed those namespaces and every device in them.
-func waitDestroyed(ids []int) error {
-	var want []int
-	for _, id := range ids {
-		if id >= 0 {
-			want = append(want, id)
-		}
-	}
-	if len(want) == 0 {
-		return nil
-	}
-	return poll("namespace destruction", func() bool {
+// the kernel has destroyed those namespaces and every device in them. ids
+// maps a namespace id to its name, for the error. A namespace that stays
+// is held by something outside our control: an open socket or file made
+// inside it, or a process in it.
+func waitDestroyed(ids map[int]string) error {
+	var left []string
+	err := poll("namespace destruction", func() bool {
 		live, err := liveNSIDs()
 		if err != nil {
 			return false
 		}
-		for _, id := range want {
-			if live[id] {
-				return false
+		left = left[:0]
+		for id, name := range ids {
+			if id >= 0 && live[id] {
+				left = append(left, name)
 			}
 		}
-		return true
+		return len(left) == 0
 	})
+	if err != nil {
+		sort.Strings(left)
+		return fmt.Errorf("netns: namespaces %s not destroyed after %s: a socket, file or process made inside them is still open", strings.Join(left, ", "), GoneTimeout)
+	}
+	return nil
 }
 
 // nsidOfPath is the id of the namespace mounted at path, or -1.

@@ -461,9 +461,11 @@ func (t *Topology) Close() error {
 			}()
 		}
 		wg.Wait()
-		ids := make([]int, 0, len(t.spaces))
+		ids := map[int]string{}
 		for _, sp := range t.spaces {
-			ids = append(ids, sp.nsid)
+			if sp.nsid >= 0 {
+				ids[sp.nsid] = sp.name
+			}
 		}
 		if err := waitDestroyed(ids); err != nil {
 			errs = append(errs, err)
