@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/coder/websocket"
 	. "github.com/onsi/gomega"
 	dto "github.com/prometheus/client_model/go"
 
@@ -25,6 +26,7 @@ import (
 	"github.com/oobtb/oobtb/emulators/vmc/host"
 	"github.com/oobtb/oobtb/emulators/vmc/services"
 	"github.com/oobtb/oobtb/emulators/wire/apf"
+	"github.com/oobtb/oobtb/emulators/wire/redir"
 )
 
 const amtPass = "P@ssw0rd"
@@ -223,3 +225,62 @@ func rawDeviceCfg(addr string, pool *x509.CertPool, dc cira.DeviceConfig) (*cira
 }
 
 func netipMust(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
+
+// relayClient is a WebSocket console speaking the redirection protocol
+// through the server's web relay, with sloppy credentials (the relay must
+// inject the right ones).
+type relayClient struct {
+	ctx     context.Context
+	ws      *websocket.Conn
+	pending []byte
+}
+
+func dialRelay(ctx context.Context, sess server.Session) (*relayClient, *http.Response, error) {
+	ws, resp, err := websocket.Dial(ctx, sess.RelayURL, &websocket.DialOptions{Subprotocols: []string{sess.Token}})
+	if err != nil {
+		return nil, resp, err
+	}
+	return &relayClient{ctx: ctx, ws: ws}, resp, nil
+}
+
+func (r *relayClient) send(m redir.Msg) {
+	Expect(r.ws.Write(r.ctx, websocket.MessageBinary, m.Append(nil))).To(Succeed())
+}
+
+func (r *relayClient) fill() {
+	_, b, err := r.ws.Read(r.ctx)
+	Expect(err).NotTo(HaveOccurred())
+	r.pending = append(r.pending, b...)
+}
+
+func (r *relayClient) recv() redir.Msg {
+	for {
+		if len(r.pending) > 0 {
+			m, n, err := redir.Decode(r.pending, redir.FromAMT)
+			if err == nil {
+				r.pending = r.pending[n:]
+				return m
+			}
+			Expect(err).To(MatchError(redir.ErrShort))
+		}
+		r.fill()
+	}
+}
+
+// authenticate runs start, query, probe and a digest with a wrong password.
+func (r *relayClient) authenticate(t redir.SessionType) {
+	r.send(redir.NewStart(t))
+	sr := r.recv().(*redir.StartRedirectionSessionReply)
+	Expect(sr.Status).To(Equal(redir.StartStatusSuccess))
+	r.send(&redir.AuthenticateSession{Type: redir.AuthQuery})
+	q := r.recv().(*redir.AuthenticateSessionReply)
+	Expect(q.Types).To(ContainElement(redir.AuthDigestQop))
+	r.send(&redir.AuthenticateSession{Type: redir.AuthDigestQop, User: "nobody", URI: redir.RedirectionURI})
+	ch := r.recv().(*redir.AuthenticateSessionReply)
+	Expect(ch.IsChallenge()).To(BeTrue())
+	r.send(&redir.AuthenticateSession{Type: redir.AuthDigestQop, User: "nobody", Realm: ch.Realm, Nonce: ch.Nonce,
+		URI: "", CNonce: "abc", NC: "00000002", Qop: "auth",
+		Response: redir.DigestResponse("nobody", ch.Realm, "wrong", ch.Nonce, "00000002", "abc", "auth", "")})
+	ok := r.recv().(*redir.AuthenticateSessionReply)
+	Expect(ok.Status).To(Equal(redir.AuthStatusSuccess), "the interceptor injects the right digest")
+}

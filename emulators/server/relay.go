@@ -19,8 +19,13 @@ import (
 // RedirectionPort is the plain redirection port the relay connects to.
 const RedirectionPort = 16994
 
-// relayOpenTimeout bounds opening the APF channel before the upgrade.
-const relayOpenTimeout = 15 * time.Second
+// relayOpenTimeout bounds opening the APF channel before the upgrade;
+// relayWriteTimeout cuts off a side that stops reading (a console that never
+// reads would otherwise hold the device's KVM session for ever).
+const (
+	relayOpenTimeout  = 15 * time.Second
+	relayWriteTimeout = 30 * time.Second
+)
 
 // handleRelay is the web relay in the AMT ecosystem's convention (reference
 // §2.1): GET /relay/webrelay.ashx?host=<uuid>&port=16994&p=2&tls=0&mode=kvm|sol
@@ -180,6 +185,7 @@ func (s *Server) pipe(ws *websocket.Conn, ch *cira.Channel, kind string, ic *int
 			if len(out) == 0 {
 				continue
 			}
+			_ = ch.SetWriteDeadline(time.Now().Add(relayWriteTimeout))
 			if _, err := ch.Write(out); err != nil {
 				errc <- fmt.Errorf("relay: write to device: %w", err)
 				return
@@ -198,7 +204,10 @@ func (s *Server) pipe(ws *websocket.Conn, ch *cira.Channel, kind string, ic *int
 					errc <- ierr
 					return
 				}
-				if werr := ws.Write(ctx, websocket.MessageBinary, out); werr != nil {
+				wctx, wcancel := context.WithTimeout(ctx, relayWriteTimeout)
+				werr := ws.Write(wctx, websocket.MessageBinary, out)
+				wcancel()
+				if werr != nil {
 					errc <- nil
 					return
 				}

@@ -147,7 +147,9 @@ func (s *Server) startTunnel(nc net.Conn) {
 		return
 	}
 	t.mu.Lock()
-	t.conn = c
+	if t.conn == nil {
+		t.conn = c
+	}
 	t.mu.Unlock()
 }
 
@@ -250,6 +252,12 @@ func (t *Tunnel) event(c *cira.Conn, ev cira.Event) {
 	case cira.EventKeepaliveOptions:
 		return
 	}
+	// Events can arrive before cira.New has returned to startTunnel.
+	t.mu.Lock()
+	if t.conn == nil {
+		t.conn = c
+	}
+	t.mu.Unlock()
 	offStack(func() { t.handleEvent(c, ev) })
 }
 
