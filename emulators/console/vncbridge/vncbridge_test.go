@@ -131,7 +131,7 @@ var _ = Describe("VNC bridge", func() {
 	dial := func() net.Conn {
 		c, err := net.Dial("tcp", addr)
 		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(c.Close)
+		DeferCleanup(func() { _ = c.Close() })
 		return c
 	}
 
@@ -206,6 +206,27 @@ var _ = Describe("VNC bridge", func() {
 				return st.InputID
 			}, 10*time.Second).Should(Equal(before + 4))
 			e.StopTicking()
+		})
+
+		It("is viewable by the console's own KVM client (3.8 banner, Raw at 32 bpp)", func() {
+			conn := dial()
+			vc, err := kvmclient.Open(conn, kvmclient.Config{SkipRedirection: true, Format: rfb.PF888,
+				Encodings: []int32{rfb.EncodingRaw}, Timeout: 10 * time.Second, KeepAlive: -1})
+			Expect(err).NotTo(HaveOccurred())
+			Expect(vc.Banner()).To(Equal(rfb.V38))
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- vc.Run(ctx) }()
+			Expect(vc.WaitFirstFrame(ctx)).To(Succeed())
+			exp, err := kvmtest.Expected(kc.Screenshot(), rfb.PF888)
+			Expect(err).NotTo(HaveOccurred())
+			x, y, ok := kvmtest.FirstDiff(vc.Screenshot(), exp)
+			Expect(ok).To(BeTrue(), fmt.Sprintf("first difference at (%d,%d)", x, y))
+			Expect(vc.Stats().Rects["raw"]).To(BeNumerically(">", 0))
+			Expect(vc.Stats().Integrity.Failures).To(BeZero())
+			cancel()
+			Eventually(done, 10*time.Second).Should(Receive(BeNil()))
+			Expect(vc.Close()).To(Succeed())
 		})
 
 		It("refuses to listen on a non-loopback address without a password", func() {
