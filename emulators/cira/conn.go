@@ -386,9 +386,17 @@ func (c *Conn) readLoop() {
 			}
 		}
 		if err != nil {
-			if errors.Is(err, io.EOF) {
+			c.mu.Lock()
+			partial := c.framer.Buffered()
+			c.mu.Unlock()
+			switch {
+			case errors.Is(err, io.EOF) && partial > 0:
+				// A peer that hangs up inside a message is not a clean close.
+				c.fail(fmt.Errorf("cira: %s closed the connection %d bytes into an APF message: %w",
+					c.nc.RemoteAddr(), partial, io.ErrUnexpectedEOF), false)
+			case errors.Is(err, io.EOF):
 				c.fail(io.EOF, false)
-			} else {
+			default:
 				c.fail(fmt.Errorf("cira: read from %s: %w", c.nc.RemoteAddr(), err), false)
 			}
 			return
