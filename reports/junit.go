@@ -26,20 +26,20 @@ type junitSuites struct {
 }
 
 type junitSuite struct {
-	Name       string          `xml:"name,attr"`
-	Tests      int             `xml:"tests,attr"`
-	Failures   int             `xml:"failures,attr"`
-	Errors     int             `xml:"errors,attr"`
-	Skipped    int             `xml:"skipped,attr"`
-	Time       string          `xml:"time,attr"`
-	Timestamp  string          `xml:"timestamp,attr"`
-	Hostname   string          `xml:"hostname,attr"`
-	ID         int             `xml:"id,attr"`
-	Package    string          `xml:"package,attr"`
-	Properties *junitProps     `xml:"properties,omitempty"`
-	Cases      []junitCase     `xml:"testcase"`
-	SystemOut  junitCharData   `xml:"system-out"`
-	SystemErr  junitCharData   `xml:"system-err"`
+	Name       string        `xml:"name,attr"`
+	Tests      int           `xml:"tests,attr"`
+	Failures   int           `xml:"failures,attr"`
+	Errors     int           `xml:"errors,attr"`
+	Skipped    int           `xml:"skipped,attr"`
+	Time       string        `xml:"time,attr"`
+	Timestamp  string        `xml:"timestamp,attr"`
+	Hostname   string        `xml:"hostname,attr"`
+	ID         int           `xml:"id,attr"`
+	Package    string        `xml:"package,attr"`
+	Properties *junitProps   `xml:"properties,omitempty"`
+	Cases      []junitCase   `xml:"testcase"`
+	SystemOut  junitCharData `xml:"system-out"`
+	SystemErr  junitCharData `xml:"system-err"`
 }
 
 type junitProps struct {

@@ -129,8 +129,8 @@ func RunCase(ctx context.Context, s *spec.Scenario, o Options) (rc reports.Case)
 	defer func() { rc.Seconds = time.Since(t0).Seconds() }()
 	logs := newRing(200)
 	c := &caseRun{s: s, o: o, seed: seed, logs: logs,
-		logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: o.LogLevel})),
-		prog:   &progress{w: o.Progress, tty: o.TTY, name: rc.Name, total: len(s.Timeline)},
+		logger:  slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: o.LogLevel})),
+		prog:    &progress{w: o.Progress, tty: o.TTY, name: rc.Name, total: len(s.Timeline)},
 		parties: map[string]party{}, servers: map[string]*serverParty{}, fleets: map[string]*fleetParty{},
 		consoles: map[string]*consoleParty{}, sessions: map[string]*session{}, metrics: map[string]float64{}}
 	for i, st := range s.Timeline {

@@ -217,7 +217,9 @@ func (n *inprocNet) SetProfiles(link string, ab, ba linkemu.Profile) error {
 	return n.change(link, func(l *linkState) { l.ab, l.ba = ab, ba })
 }
 
-func (n *inprocNet) Cut(link string) error { return n.change(link, func(l *linkState) { l.up = false }) }
+func (n *inprocNet) Cut(link string) error {
+	return n.change(link, func(l *linkState) { l.up = false })
+}
 
 func (n *inprocNet) Heal(link string) error {
 	return n.change(link, func(l *linkState) { l.up, l.partitioned = true, false })

@@ -424,7 +424,9 @@ func (x *processParty) signal(sig syscall.Signal, wait time.Duration) error {
 	}
 }
 
-func (x *processParty) stop(ctx context.Context) error { return x.signal(syscall.SIGTERM, 5*time.Second) }
+func (x *processParty) stop(ctx context.Context) error {
+	return x.signal(syscall.SIGTERM, 5*time.Second)
+}
 func (x *processParty) kill(ctx context.Context) error { return x.signal(syscall.SIGKILL, 0) }
 
 // consoleParty is an operator's console; it has no process of its own to
