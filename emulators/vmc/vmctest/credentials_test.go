@@ -1,6 +1,7 @@
 package vmctest_test
 
 import (
+	"log/slog"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -20,18 +21,17 @@ import (
 
 // userDevice is a device whose only rule is user-initiated ("call for
 // help"), so its retries follow the back-off alone, not a periodic schedule.
-func userDevice(m *vmctest.MPS, pass string, bo backoff.Config) *vmc.Device {
+func userDevice(port uint16, pass string, bo backoff.Config, lg *slog.Logger) *vmc.Device {
 	h, err := host.New(host.Config{Identity: host.Identity{UUID: vmctest.UUID(7), Hostname: "pc7",
 		Realm: vmc.RealmFor(vmctest.UUID(7)), AMTUser: amtUser, AMTPass: amtPass}, Settings: host.DefaultSettings()})
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(h.Close)
 	cfg := policy.DefaultRPS("127.0.0.1", ciraUser, pass, "outside.invalid")
-	port := m.Port()
 	cfg.MPS[0].Port = port
 	cfg.Rules = cfg.Rules[1:]
 	cfg.Applies = cfg.Applies[1:]
 	cfg.Backoff = bo
-	d, err := vmc.New(vmc.Config{Host: h, Policy: cfg, Services: services.For(h), RootCAs: ca.Pool(), Seed: 11})
+	d, err := vmc.New(vmc.Config{Host: h, Policy: cfg, Services: services.For(h), RootCAs: ca.Pool(), Seed: 11, Logger: lg})
 	Expect(err).NotTo(HaveOccurred())
 	d.Start()
 	DeferCleanup(d.Stop)
@@ -44,7 +44,7 @@ var _ = Describe("Wrong credentials", func() {
 		m := startMPS()
 		defer m.Close()
 		bo := backoff.Config{Initial: 200 * time.Millisecond, Max: 1600 * time.Millisecond, Multiplier: 2, JitterFraction: 1, Mode: backoff.JitterEqual}
-		d := userDevice(m, "wrong-password", bo)
+		d := userDevice(m.Port(), "wrong-password", bo, nil)
 		Eventually(func() int { return len(m.Attempts()) }, "15s", "20ms").Should(BeNumerically(">=", 6))
 		st := d.Status()
 		Expect(st.Tunnel).NotTo(Equal(policy.TunnelUp))
