@@ -3,6 +3,7 @@ package wsmansrv
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/oobtb/oobtb/emulators/wire/wsman"
@@ -47,11 +48,14 @@ func (s *Server) dispatch(body []byte, now time.Time) (int, []byte) {
 	defer s.mu.Unlock()
 	if err != nil {
 		f := schemaFault(err)
+		f.Reason = strings.ToValidUTF8(f.Reason, "\uFFFD")
 		return f.HTTPStatus(), wsman.AppendFault(nil, wsman.Reply{MessageID: s.ids.Next()}, f)
 	}
 	reply := wsman.ReplyTo(req, s.ids.Next())
 	out, f := s.operate(req, reply, now)
 	if f != nil {
+		// Reasons quote what the client sent; keep the XML well-formed.
+		f.Reason = strings.ToValidUTF8(f.Reason, "\uFFFD")
 		s.log.Debug("WS-MAN fault", "action", req.Action, "resource", req.ResourceURI, "fault", f.Error())
 		return f.HTTPStatus(), wsman.AppendFault(nil, reply, f)
 	}
@@ -187,8 +191,14 @@ func u2s[T ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~int](v T) string {
 	return strconv.FormatUint(uint64(v), 10)
 }
 
-// scalar reads a scalar property of a Put body or method input.
+// scalar reads a scalar property of a Put body or method input. Invalid
+// UTF-8 is replaced, so a stored value can always be written back as XML.
 func scalar(props []wsman.Prop, name string) (string, bool) {
+	v, ok := rawScalar(props, name)
+	return strings.ToValidUTF8(v, "\uFFFD"), ok
+}
+
+func rawScalar(props []wsman.Prop, name string) (string, bool) {
 	for _, p := range props {
 		if p.Name == name && p.EPR == nil && p.Elems == nil && !p.Nil {
 			if p.Values != nil {
