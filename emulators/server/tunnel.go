@@ -41,6 +41,7 @@ type Tunnel struct {
 	ready       bool
 	connectedAt time.Time
 	portTimer   clock.Timer
+	gone        bool // the socket has closed
 }
 
 // Extension is what a device's PROTOCOL_VERSION said about the oobtb gateway
@@ -169,6 +170,7 @@ func (t *Tunnel) ended() {
 	s.mu.Lock()
 	delete(s.all, t)
 	t.mu.Lock()
+	t.gone = true
 	uuid, authed := t.uuid, t.authed
 	if t.portTimer != nil {
 		t.portTimer.Stop()
@@ -328,11 +330,18 @@ func (t *Tunnel) peerVersion(c *cira.Conn, pv apf.ProtocolVersion) {
 func (t *Tunnel) authenticated(c *cira.Conn) {
 	s := t.s
 	now := s.clk.Now()
+	// Lock order s.mu → t.mu, as in ended: a socket that closed while the
+	// credentials were checked must not be registered as live.
+	s.mu.Lock()
 	t.mu.Lock()
+	if t.gone {
+		t.mu.Unlock()
+		s.mu.Unlock()
+		return
+	}
 	t.authed, t.connectedAt = true, now
 	uuid, trig, ext := t.uuid, t.trigger, t.ext
 	t.mu.Unlock()
-	s.mu.Lock()
 	old := s.devices[uuid]
 	s.devices[uuid] = t
 	if old == nil {
