@@ -114,7 +114,8 @@ func (c *Client) readLoop(ctx context.Context) error {
 			copy(nb, buf)
 			buf = nb
 		}
-		if err := c.conn.SetReadDeadline(c.clk.Now().Add(c.cfg.Timeout)); err != nil {
+		// Socket deadlines are wall-clock time whatever clock measures figures.
+		if err := c.conn.SetReadDeadline(time.Now().Add(c.cfg.Timeout)); err != nil {
 			return fmt.Errorf("kvm: %w", err)
 		}
 		if ctx.Err() != nil {

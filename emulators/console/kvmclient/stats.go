@@ -21,26 +21,25 @@ type stats struct {
 	start   time.Time
 	end     time.Time // set when Run ends
 
-	updates, bytes       uint64
-	rects                map[string]uint64
-	firstStamp           screen.Stamp
-	lastStamp            screen.Stamp
-	stampOK              bool
-	haveFirst            bool
-	checked, valid       uint64
-	failures             uint64
-	regressions          uint64
-	firstFailure         string
-	inputsSent           uint64
-	inputsSeen           uint64
-	inputsDropped        uint64
-	latencies            []time.Duration
-	compression          int // last KvmExtCmd compression report, −1 none
-	cutTexts, bells      uint64
-	desktopW, desktopH   int
-	lastUpdateAt         time.Time
-	maxUpdateGap         time.Duration
-	updatesWithDesktopSz uint64
+	updates, bytes     uint64
+	rects              map[string]uint64
+	firstStamp         screen.Stamp
+	lastStamp          screen.Stamp
+	stampOK            bool
+	haveFirst          bool
+	checked, valid     uint64
+	failures           uint64
+	regressions        uint64
+	firstFailure       string
+	inputsSent         uint64
+	inputsSeen         uint64
+	inputsDropped      uint64
+	latencies          []time.Duration
+	compression        int // last KvmExtCmd compression report, −1 none
+	cutTexts, bells    uint64
+	desktopW, desktopH int
+	lastUpdateAt       time.Time
+	maxUpdateGap       time.Duration
 }
 
 func newStats(pf rfb.PixelFormat, deflate bool) stats {
@@ -87,6 +86,8 @@ type Stats struct {
 	// device drew while the console watched (some may have been merged into
 	// one update).
 	SourceFrames uint64  `json:"sourceFrames"`
+	CutTexts     uint64  `json:"cutTexts"` // ServerCutText messages (Intel's extensions included)
+	Bells        uint64  `json:"bells"`
 	MaxUpdateGap float64 `json:"maxUpdateGapMs"`
 
 	Inputs    InputStats     `json:"inputs"`
@@ -146,7 +147,8 @@ func (c *Client) Stats() Stats {
 		PixelFormat: s.format.String(), BPP: int(s.format.BPP), Deflate: s.deflate, Compression: s.compression,
 		Updates: s.updates, Bytes: s.bytes, Rects: make(map[string]uint64, len(s.rects)),
 		MaxUpdateGap: float64(s.maxUpdateGap) / float64(time.Millisecond),
-		Inputs:       InputStats{Sent: s.inputsSent, Seen: s.inputsSeen, Dropped: s.inputsDropped},
+		CutTexts:     s.cutTexts, Bells: s.bells,
+		Inputs: InputStats{Sent: s.inputsSent, Seen: s.inputsSeen, Dropped: s.inputsDropped},
 		Integrity: IntegrityStats{Checked: s.checked, Valid: s.valid, Failures: s.failures,
 			Regressions: s.regressions, FirstFailure: s.firstFailure},
 		Checksum: fmt.Sprintf("%016x", screen.ChecksumImage(img)),
