@@ -36,16 +36,64 @@ func poll(what string, done func() bool) error {
 	}
 }
 
-// abortTCP destroys every TCP socket in ns (SOCK_DESTROY): blocked reads
+// sockstat holds a namespace's /proc/net/sockstat files, opened inside it,
+// so teardown can tell without a socket dump (which walks the host-wide
+// TCP hash, milliseconds each) whether there is any TCP socket to abort.
+type sockstat struct{ v4, v6 *os.File }
+
+// openSockstat must run on a thread inside the namespace.
+func openSockstat() *sockstat {
+	v4, err := os.Open("/proc/thread-self/net/sockstat")
+	if err != nil {
+		return nil
+	}
+	v6, err := os.Open("/proc/thread-self/net/sockstat6")
+	if err != nil {
+		v6 = nil
+	}
+	return &sockstat{v4, v6}
+}
+
+// tcpInUse reads "TCP: inuse N" and "TCP6: inuse N"; unreadable counts
+// as in use.
+func (s *sockstat) tcpInUse() bool {
+	for _, f := range []*os.File{s.v4, s.v6} {
+		if f == nil {
+			continue
+		}
+		buf := make([]byte, 4096)
+		n, err := f.ReadAt(buf, 0)
+		if n == 0 && err != nil {
+			return true
+		}
+		for _, line := range strings.Split(string(buf[:n]), "\n") {
+			fs := strings.Fields(line)
+			if len(fs) >= 3 && (fs[0] == "TCP:" || fs[0] == "TCP6:") && fs[1] == "inuse" && fs[2] != "0" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// close releases the files (each holds a reference to the namespace).
+func (s *sockstat) close() {
+	if s == nil {
+		return
+	}
+	for _, f := range []*os.File{s.v4, s.v6} {
+		if f != nil {
+			_ = f.Close()
+		}
+	}
+}
+
+// abortTCP destroys every TCP socket in a namespace (SOCK_DESTROY): blocked reads
 // and writes of their owners fail at once, and orphaned sockets with data
 // queued for a link that is gone stop holding the namespace. The network
 // is going away; nothing could complete on it anyway.
-func abortTCP(ns vnetns.NsHandle) {
-	h, err := netlink.NewHandleAt(ns, unix.NETLINK_INET_DIAG)
-	if err != nil {
-		return
-	}
-	defer h.Close()
+// h must hold a NETLINK_INET_DIAG socket in the namespace.
+func abortTCP(h *netlink.Handle) {
 	// Go listens on [::] for "0.0.0.0": accepted IPv4 connections are
 	// IPv4-mapped AF_INET6 sockets, found by the AF_INET6 dump and destroyed
 	// through their IPv4 addresses.
@@ -65,16 +113,25 @@ func abortTCP(ns vnetns.NsHandle) {
 // device in it (TAPs, bridges) in one batch; deleting the devices one by
 // one first would cost an RCU grace period each under the RTNL lock.
 // waitDestroyed then watches the kernel finish.
-func teardownSpace(name string, h *netlink.Handle, ns vnetns.NsHandle) error {
+func teardownSpace(name string, h *netlink.Handle, ns vnetns.NsHandle, stat *sockstat) error {
 	path := filepath.Join(NetnsDir, name)
 	if !ns.IsOpen() {
 		if n, err := vnetns.GetFromPath(path); err == nil {
 			ns = n
 		}
 	}
-	if ns.IsOpen() {
-		abortTCP(ns)
+	switch {
+	case h != nil:
+		if stat == nil || stat.tcpInUse() {
+			abortTCP(h)
+		}
+	case ns.IsOpen():
+		if dh, err := netlink.NewHandleAt(ns, unix.NETLINK_INET_DIAG); err == nil {
+			abortTCP(dh)
+			dh.Close()
+		}
 	}
+	stat.close()
 	if h != nil {
 		h.Close()
 	}
@@ -239,7 +296,7 @@ func Clean(o CleanOptions) (*CleanReport, error) {
 			wg.Add(1)
 			go func() {
 				defer func() { <-sem; wg.Done() }()
-				err := teardownSpace(n, nil, vnetns.None())
+				err := teardownSpace(n, nil, vnetns.None(), nil)
 				mu.Lock()
 				defer mu.Unlock()
 				rep.Namespaces++

@@ -82,6 +82,7 @@ type space struct {
 	h       *netlink.Handle
 	created bool
 	nsid    int // id in the host's netns id table, -1 if none
+	stat    *sockstat
 	taps    []tapSpec
 	fwd     bool
 	nat     *topology.NAT
@@ -305,11 +306,16 @@ func (t *Topology) buildSpace(sp *space) error {
 				return err
 			}
 		}
-		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+		// Both sockets are made here, inside the namespace, so teardown
+		// needs no namespace switch to abort the TCP sockets.
+		h, err := netlink.NewHandle(unix.NETLINK_ROUTE, unix.NETLINK_INET_DIAG)
 		if err != nil {
 			return fmt.Errorf("netns: netlink in %s: %w", sp.name, err)
 		}
 		sp.h = h
+		if !sp.segment {
+			sp.stat = openSockstat()
+		}
 		for i := range sp.taps {
 			ts := &sp.taps[i]
 			f, err := openTAP(ts.name, ts.offload)
@@ -453,7 +459,7 @@ func (t *Topology) Close() error {
 			wg.Add(1)
 			go func() {
 				defer func() { <-sem; wg.Done() }()
-				if err := teardownSpace(sp.name, sp.h, sp.ns); err != nil {
+				if err := teardownSpace(sp.name, sp.h, sp.ns, sp.stat); err != nil {
 					mu.Lock()
 					errs = append(errs, err)
 					mu.Unlock()
