@@ -190,7 +190,12 @@ func (s *Server) Serve(ch net.Conn) error {
 	defer ch.Close()
 	c := &channel{s: s, conn: ch, buf: make([]byte, 0, 4096)}
 	err := c.run()
-	if err != nil && !errors.Is(err, ErrUnauthorized) {
+	switch {
+	case err == nil || errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrIdle):
+		// The normal ends of a channel: every client's first request draws
+		// a 401, and servers leave channels to time out.
+		s.log.Debug("WS-MAN channel ended", "remote", ch.RemoteAddr().String(), "err", err)
+	default:
 		s.log.Info("WS-MAN channel ended", "remote", ch.RemoteAddr().String(), "err", err)
 	}
 	return err

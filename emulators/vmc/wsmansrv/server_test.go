@@ -2,6 +2,7 @@ package wsmansrv_test
 
 import (
 	"bytes"
+	"net"
 	"regexp"
 	"strconv"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/oobtb/oobtb/emulators/vmc/services"
 	"github.com/oobtb/oobtb/emulators/vmc/wsmansrv"
 	"github.com/oobtb/oobtb/emulators/wire/digest"
 	"github.com/oobtb/oobtb/emulators/wire/httpwire"
@@ -288,3 +290,22 @@ func authzFor(s *session, method, uri string) string {
 	a.Sign(tPass, method)
 	return a.String()
 }
+
+var _ = Describe("the vMC's port map", func() {
+	It("serves this WS-MAN service on 16992", func() {
+		e := newEnv(nil)
+		defer e.close()
+		svc, ok := services.For(e.host)[16992]
+		Expect(ok).To(BeTrue())
+		a, z := net.Pipe()
+		done := make(chan struct{})
+		go func() { defer close(done); svc(z) }()
+		c := &client{conn: a, writes: make(chan error, 4)}
+		c.send([]byte(meshFirstRequest))
+		r := c.recv()
+		Expect(r.StatusCode).To(Equal(401))
+		Expect(r.Header.Get("WWW-Authenticate")).To(MatchRegexp(challengeRE.String()))
+		Eventually(done, 5*time.Second).Should(BeClosed())
+		a.Close()
+	})
+})
