@@ -46,7 +46,10 @@ func (c *Client) Run(ctx context.Context) (err error) {
 		c.mu.Unlock()
 	}()
 	err = c.readLoop(ctx)
-	if ctx.Err() != nil {
+	c.mu.Lock()
+	closedByUs := c.closed
+	c.mu.Unlock()
+	if ctx.Err() != nil || closedByUs {
 		return nil
 	}
 	return err
