@@ -26,7 +26,10 @@ type MPSConfig struct {
 	User, Pass string
 	// MaxAuthAttempts before the MPS disconnects; 0 → cira's default (3).
 	MaxAuthAttempts int
-	Logger          *slog.Logger
+	// OnReady, if set, is called (in the tunnel's reader) when a device's
+	// tunnel becomes ready.
+	OnReady func(uuid string)
+	Logger  *slog.Logger
 }
 
 // AuthAttempt is one USERAUTH_REQUEST the MPS judged.
@@ -144,6 +147,9 @@ func (m *MPS) ready(c *cira.Conn) {
 	m.byUUID[id] = c
 	m.readyAt[id] = time.Now()
 	m.mu.Unlock()
+	if m.cfg.OnReady != nil {
+		m.cfg.OnReady(id)
+	}
 }
 
 // Ready is the number of devices whose latest tunnel is ready and running.
