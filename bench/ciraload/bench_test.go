@@ -58,6 +58,7 @@ func BenchmarkIdleTunnels(b *testing.B) {
 			b.Fatalf("%d of %d tunnels alive at the end (failures %v, dead %v)", res.AliveEnd, n, res.Failures, res.DeadEnd)
 		}
 		b.ReportMetric(res.Ramp.AcceptsPerSecond, "accepts/s")
+		b.ReportMetric(res.Server.AcceptsPerCoreSecond, "accepts/core-s")
 		b.ReportMetric(res.Ramp.ConnectToReadyMS.P99, "p99-ready-ms")
 		b.ReportMetric(res.Server.KiBPerConn, "KiB/conn")
 		b.ReportMetric(res.Server.CorePercent, "core%-hold")

@@ -76,8 +76,12 @@ type ServerFigures struct {
 	// idle tunnels' keep-alives cost.
 	CPUHoldSeconds float64 `json:"cpu_hold_seconds"`
 	CorePercent    float64 `json:"core_percent_hold"`
-	// CPURampSeconds is the server's CPU time during the ramp.
-	CPURampSeconds float64 `json:"cpu_ramp_seconds"`
+	// CPURampSeconds is the server's CPU time during the ramp, and
+	// AcceptsPerCoreSecond the tunnels it brought up per second of that:
+	// the accept rate one dedicated core would sustain, whatever else
+	// shares the machine (the workers, other jobs).
+	CPURampSeconds       float64 `json:"cpu_ramp_seconds"`
+	AcceptsPerCoreSecond float64 `json:"accepts_per_core_s"`
 }
 
 // APICheck is one GET /api/v1/devices?limit=1.
@@ -175,8 +179,9 @@ func (r *Result) WriteSummary(w io.Writer) {
 	if s := r.Server; s != nil {
 		fmt.Fprintf(w, "server pid %d: RSS %d → %d KiB = %.1f KiB per idle tunnel (anchor %.1f, goal ≤ %.0f)\n",
 			s.PID, s.RSSBeforeKiB, s.RSSAfterKiB, s.KiBPerConn, r.Anchor.KiBPerConn, r.Goals.KiBPerConnMax)
-		fmt.Fprintf(w, "server CPU: %.2f s in the hold = %.2f %% of one core for %d idle tunnels (anchor %.1f %% at %d, goal ≤ %.0f %% at 19,000); %.2f s in the ramp\n",
-			s.CPUHoldSeconds, s.CorePercent, r.AliveEnd, r.Anchor.CorePercent, r.Anchor.Conns, r.Goals.CorePercentMax, s.CPURampSeconds)
+		fmt.Fprintf(w, "server CPU in the ramp: %.2f s = %.0f accepts per server core-second\n", s.CPURampSeconds, s.AcceptsPerCoreSecond)
+		fmt.Fprintf(w, "server CPU: %.2f s in the hold = %.2f %% of one core for %d idle tunnels (anchor %.1f %% at %d, goal ≤ %.0f %% at 19,000)\n",
+			s.CPUHoldSeconds, s.CorePercent, r.AliveEnd, r.Anchor.CorePercent, r.Anchor.Conns, r.Goals.CorePercentMax)
 	}
 	for _, a := range r.API {
 		if a.Err != "" {

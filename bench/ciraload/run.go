@@ -113,6 +113,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			return res, err
 		}
 		srv.CPURampSeconds = (cpuRampEnd - cpuStart).Seconds()
+		if srv.CPURampSeconds > 0 {
+			srv.AcceptsPerCoreSecond = float64(res.Ramp.OK) / srv.CPURampSeconds
+		}
 	}
 
 	// Count the survivors right after the ramp (and any refusal burst).
