@@ -44,7 +44,11 @@ func expected(a *spec.Assertion) string {
 		}
 		return a.Is
 	case spec.CheckFailover:
-		return fmt.Sprintf("failover field recorded as %q…", a.Is)
+		s := fmt.Sprintf("failover field recorded as %q…", a.Is)
+		if a.Reason != "" {
+			s += fmt.Sprintf(" containing %q", a.Reason)
+		}
+		return s
 	case spec.CheckConnectedTo:
 		return "connected to server " + a.Is
 	case spec.CheckNoLeftovers:
@@ -151,7 +155,8 @@ func (c *caseRun) eval(a *spec.Assertion) (bool, string) {
 		if err != nil {
 			return false, "registry: " + err.Error()
 		}
-		return strings.HasPrefix(rec.Failover.Summary, a.Is), fmt.Sprintf("%q", rec.Failover.Summary)
+		return strings.HasPrefix(rec.Failover.Summary, a.Is) && strings.Contains(rec.Failover.Summary, a.Reason),
+			fmt.Sprintf("%q", rec.Failover.Summary)
 	case spec.CheckConnectedTo:
 		d, err := c.device(a.Device)
 		if err != nil {

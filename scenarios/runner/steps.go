@@ -259,25 +259,26 @@ func (c *caseRun) calibrate(ctx context.Context, st *spec.Step) error {
 			return
 		}
 		defer conn.Close()
-		var first time.Time
-		var n int64
+		// Count what arrives during the duration from the first byte: the
+		// path's steady goodput, without waiting for queues to drain.
+		_ = conn.SetReadDeadline(time.Now().Add(dur + 10*time.Second))
 		buf := make([]byte, 64<<10)
+		m, err := conn.Read(buf)
+		if err != nil {
+			got <- result{err: fmt.Errorf("nothing arrived: %w", err)}
+			return
+		}
+		first := time.Now()
+		n := int64(m)
+		_ = conn.SetReadDeadline(first.Add(dur))
 		for {
-			_ = conn.SetReadDeadline(time.Now().Add(dur + 10*time.Second))
 			m, err := conn.Read(buf)
-			if m > 0 && first.IsZero() {
-				first = time.Now()
-			}
 			n += int64(m)
 			if err != nil {
-				if err == io.EOF {
+				if ne, ok := err.(net.Error); ok && ne.Timeout() || err == io.EOF {
 					err = nil
 				}
-				secs := 0.0
-				if !first.IsZero() {
-					secs = time.Since(first).Seconds()
-				}
-				got <- result{n: n, secs: secs, err: err}
+				got <- result{n: n, secs: time.Since(first).Seconds(), err: err}
 				return
 			}
 		}
@@ -288,36 +289,34 @@ func (c *caseRun) calibrate(ctx context.Context, st *spec.Step) error {
 		<-got
 		return fmt.Errorf("calibration dial %s → %s: %w", st.From, st.To, err)
 	}
-	buf := make([]byte, 64<<10)
-	end := time.Now().Add(dur)
-	var werr error
-	for time.Now().Before(end) {
-		_ = conn.SetWriteDeadline(end)
-		if _, werr = conn.Write(buf); werr != nil {
-			break
+	defer conn.Close()
+	// The sender keeps the path full until the receiver is done.
+	sendDone := make(chan struct{})
+	go func() {
+		defer close(sendDone)
+		buf := make([]byte, 64<<10)
+		_ = conn.SetWriteDeadline(time.Now().Add(2*dur + 10*time.Second))
+		for {
+			if _, err := conn.Write(buf); err != nil {
+				return
+			}
 		}
-	}
-	if ne, ok := werr.(net.Error); ok && ne.Timeout() {
-		werr = nil
-	}
-	// Close the write side; the receiver's count covers what got through.
-	if tc, ok := conn.(interface{ CloseWrite() error }); ok {
-		_ = tc.CloseWrite()
-	}
+	}()
 	var r result
 	select {
 	case r = <-got:
 	case <-ctx.Done():
-		conn.Close()
 		ln.Close()
+		conn.Close()
 		r = <-got
 	}
-	conn.Close()
-	if werr != nil {
-		return fmt.Errorf("calibration transfer: %w", werr)
+	if tc, ok := conn.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
 	}
+	conn.Close()
+	<-sendDone
 	if r.err != nil {
-		return fmt.Errorf("calibration receiver: %w", r.err)
+		return fmt.Errorf("calibration %s → %s: %w", st.From, st.To, r.err)
 	}
 	if r.secs <= 0 {
 		return fmt.Errorf("calibration: nothing arrived at %s within %s", st.To, dur)

@@ -226,9 +226,10 @@ func decode(file string, data []byte, root *yaml.Node, pt map[string]string) (*S
 			return nil, Errors{{File: file, Line: topoKey.Line, Field: "topology", Msg: err.Error()}}
 		}
 	}
+	var implicitErr error
 	if s.Topo == nil {
 		// Invalid party names make this fail; validate says why.
-		_ = s.implicitTopology()
+		implicitErr = s.implicitTopology()
 	}
 	errs = s.validate()
 	placeholders(file, body, "", &errs)
@@ -236,7 +237,7 @@ func decode(file string, data []byte, root *yaml.Node, pt map[string]string) (*S
 		return nil, errs
 	}
 	if s.Topo == nil {
-		return nil, Errors{{File: file, Line: 1, Field: "parties", Msg: "no topology: the parties' node names do not make one"}}
+		return nil, Errors{{File: file, Line: s.lines["parties"], Field: "parties", Msg: fmt.Sprintf("no topology given and the parties' nodes do not make one: %v", implicitErr)}}
 	}
 	return s, nil
 }
@@ -398,7 +399,7 @@ func (s *Scenario) loadTopology(data []byte, key, n *yaml.Node, root *yaml.Node)
 	}
 	all := strings.Split(string(data), "\n")
 	var block string
-	if first <= last && n.Style&yaml.FlowStyle == 0 {
+	if first <= last && n.Style&yaml.FlowStyle == 0 && !strings.Contains(strings.Join(all[first-1:last], "\n"), "${matrix.") {
 		block = strings.Join(all[first-1:last], "\n")
 	} else {
 		b, err := yaml.Marshal(n)
@@ -455,9 +456,9 @@ func (s *Scenario) implicitTopology() error {
 	for _, n := range nodes {
 		fmt.Fprintf(&b, "  - {name: %s, role: %s}\n", n, roles[n])
 	}
-	b.WriteString("segments:\n  - name: lan\nlinks:\n")
+	b.WriteString("segments:\n  - name: scenario-lan\nlinks:\n")
 	for _, n := range nodes {
-		fmt.Fprintf(&b, "  - {name: %s-lan, a: %s, b: lan}\n", n, n)
+		fmt.Fprintf(&b, "  - {name: %s-lan, a: %s, b: scenario-lan}\n", n, n)
 	}
 	t, err := topology.Load(s.File+" (implicit topology)", []byte(b.String()))
 	if err != nil {

@@ -509,7 +509,9 @@ func (c *checker) assertion(i int, a *Assertion, parties map[string]*Party, sess
 		} else {
 			c.device(f+".device", a.Device, parties)
 		}
-		c.partyOf(f+".is", a.Is, parties, KindServer)
+		if a.Is != "none" {
+			c.partyOf(f+".is", a.Is, parties, KindServer)
+		}
 	case CheckNoLeftovers:
 		for j, w := range a.What {
 			switch w {
