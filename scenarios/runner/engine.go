@@ -102,7 +102,7 @@ func Requirements(s *spec.Scenario) []string {
 		}
 	}
 	for _, st := range s.Timeline {
-		if st.Initiated == "user" || st.Gateway != "" || st.GatewayID != "" {
+		if st.Initiated == "user" || st.Gateway != "" || st.GatewayID != "" || st.Fault != "" {
 			add("pairing")
 		}
 		if st.Expect != nil && (st.Expect.Path == spec.PathDirect || st.Expect.Path == spec.PathRelay) {

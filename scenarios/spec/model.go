@@ -122,6 +122,9 @@ type Step struct {
 	Mode string `yaml:"mode,omitempty"`
 	// Expect is what the step must see (path, refusal).
 	Expect *Expect `yaml:"expect,omitempty"`
+	// Fault makes the session a key-exchange negative (see Faults); Link
+	// names the WAN link a mitm fault sits on.
+	Fault string `yaml:"fault,omitempty"`
 
 	// kvm
 	Duration   string `yaml:"duration,omitempty"`
@@ -259,6 +262,10 @@ const (
 	PathRelay   = "relay"
 	PathClassic = "classic"
 )
+
+// Faults a session step can inject into pairing and key exchange; each
+// must fail closed with its reason.
+var Faults = []string{"tampered-key", "replayed-pairing", "expired-pairing", "wrong-console", "mitm"}
 
 // Post events for the post step.
 var PostEvents = []string{"user-request", "alert", "direct-path-lost"}

@@ -206,6 +206,9 @@ func (c *checker) party(f string, p *Party) {
 	default:
 		c.add(f+".kind", "%q: expected one of server, vmc, console, gateway, process", p.Kind)
 	}
+	if p.Enrol != nil && p.Kind != KindVMC && p.Kind != KindGateway {
+		c.add(f+".enrol", "only vmc and gateway parties are enrolled")
+	}
 	if p.Kind != KindVMC && (p.Count != 0 || p.Workload != "" || p.Stock || p.Malformed || p.Incapable || p.Trigger != "") {
 		c.add(f+".kind", "count, workload, trigger, stock, malformed and incapable belong to vmc parties, not %s", p.Kind)
 	}
@@ -351,6 +354,14 @@ func (c *checker) step(i int, st *Step, parties map[string]*Party, sessions map[
 		case "", "udi", "mac", "ip", "domain", "url", "endpoint":
 		default:
 			c.add(f+".gateway_id", "%q: expected udi, mac, ip, domain, url or endpoint", st.GatewayID)
+		}
+		if st.Fault != "" {
+			if !slices.Contains(Faults, st.Fault) {
+				c.add(f+".fault", "%q: expected one of %s", st.Fault, strings.Join(Faults, ", "))
+			}
+			if st.Fault == "mitm" {
+				c.link(f+".link", st.Link)
+			}
 		}
 		if st.Expect != nil {
 			switch st.Expect.Path {
