@@ -2,6 +2,9 @@ package wsmansrv_test
 
 import (
 	"bytes"
+	"io"
+	"crypto/tls"
+	"encoding/base64"
 	"net"
 	"regexp"
 	"strconv"
@@ -306,6 +309,57 @@ var _ = Describe("the vMC's port map", func() {
 		Expect(r.StatusCode).To(Equal(401))
 		Expect(r.Header.Get("WWW-Authenticate")).To(MatchRegexp(challengeRE.String()))
 		Eventually(done, 5*time.Second).Should(BeClosed())
+		a.Close()
+	})
+})
+
+var _ = Describe("16993", func() {
+	It("serves the same WS-MAN inside TLS with the certificate AMT_PublicKeyCertificate reports", func() {
+		e := newEnv(nil)
+		defer e.close()
+		a, z := net.Pipe()
+		done := make(chan error, 1)
+		go func() { done <- e.srv.ServeTLS(z) }()
+		tc := tls.Client(a, &tls.Config{InsecureSkipVerify: true})
+		c := &client{conn: tc, done: done, writes: make(chan error, 4)}
+		c.send([]byte(meshFirstRequest))
+		r := c.recv()
+		Expect(r.StatusCode).To(Equal(401))
+		ch, err := digest.ParseChallenge(r.Header.Get("WWW-Authenticate"))
+		Expect(err).NotTo(HaveOccurred())
+		// The server's close sends close_notify; read it as a TLS client does
+		// (net.Pipe has no buffer to absorb it).
+		go func() { _, _ = io.Copy(io.Discard, tc) }()
+		Expect(c.closed()).To(MatchError(wsmansrv.ErrUnauthorized))
+		peer := tc.ConnectionState().PeerCertificates
+		Expect(peer).To(HaveLen(1))
+
+		s := &session{e: e, ch: ch, hexNC: true}
+		certs, _ := s.enumerate("AMT_PublicKeyCertificate", 999)
+		der, err := base64.StdEncoding.DecodeString(certs[0].Get("X509Certificate"))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(der).To(Equal(peer[0].Raw))
+
+		a, z = net.Pipe()
+		done = make(chan error, 1)
+		go func() { done <- e.srv.ServeTLS(z) }()
+		c = &client{conn: tls.Client(a, &tls.Config{InsecureSkipVerify: true}), done: done, writes: make(chan error, 4)}
+		r, w := c.exchange(s.auth(), mesh.Get("1", wsman.ResourceURI("AMT_GeneralSettings")))
+		Expect(r.StatusCode).To(Equal(200))
+		Expect(w.Instance.Get("DigestRealm")).To(Equal(tRealm))
+		Expect(c.hangUp()).To(Succeed())
+	})
+
+	It("refuses a peer that does not speak TLS, naming the handshake", func() {
+		e := newEnv(nil)
+		defer e.close()
+		a, z := net.Pipe()
+		done := make(chan error, 1)
+		go func() { done <- e.srv.ServeTLS(z) }()
+		go func() { _, _ = a.Write([]byte("POST /wsman HTTP/1.1\r\n\r\n")) }()
+		var err error
+		Eventually(done, 5*time.Second).Should(Receive(&err))
+		Expect(err).To(MatchError(ContainSubstring("TLS handshake on 16993")))
 		a.Close()
 	})
 })

@@ -3,14 +3,17 @@ package wsmansrv
 import (
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"fmt"
 	"math/big"
+	"net"
 	"sync"
 	"time"
 
+	"github.com/oobtb/oobtb/emulators/pki"
 	"github.com/oobtb/oobtb/emulators/wire/wsman"
 )
 
@@ -134,4 +137,35 @@ func tlsCredentialContext(*Server) []wsman.Instance {
 			wsman.Sel("InstanceID", certInstanceID))),
 		wsman.R("ElementProvidingContext", wsman.NewEPR(wsman.ResourceURI("AMT_TLSProtocolEndpointCollection"),
 			wsman.Sel("ElementName", "TLSProtocolEndpointInstances Collection"))))}
+}
+
+// DefaultHandshakeTimeout bounds the TLS handshake of a 16993 channel.
+const DefaultHandshakeTimeout = 30 * time.Second
+
+// ServeTLS serves one channel to port 16993: TLS inside the APF channel,
+// with the certificate AMT_PublicKeyCertificate reports (the RSA suites AMT
+// uses are allowed), then the same HTTP service as Serve.
+func (s *Server) ServeTLS(ch net.Conn) error {
+	s.mu.Lock()
+	m, err := s.tlsLocked()
+	s.mu.Unlock()
+	if err != nil {
+		ch.Close()
+		return fmt.Errorf("wsman: TLS on 16993: %w", err)
+	}
+	key, _ := deviceKey() // made by tlsLocked
+	conn := tls.Server(ch, pki.ServerTLSConfig(tls.Certificate{Certificate: [][]byte{m.certDER}, PrivateKey: key}))
+	if err := ch.SetDeadline(time.Now().Add(DefaultHandshakeTimeout)); err != nil {
+		ch.Close()
+		return err
+	}
+	if err := conn.Handshake(); err != nil {
+		ch.Close()
+		return fmt.Errorf("wsman: TLS handshake on 16993: %w", err)
+	}
+	if err := ch.SetDeadline(time.Time{}); err != nil {
+		ch.Close()
+		return err
+	}
+	return s.Serve(conn)
 }
