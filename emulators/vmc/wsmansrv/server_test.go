@@ -2,9 +2,9 @@ package wsmansrv_test
 
 import (
 	"bytes"
-	"io"
 	"crypto/tls"
 	"encoding/base64"
+	"io"
 	"net"
 	"regexp"
 	"strconv"
