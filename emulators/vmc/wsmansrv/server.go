@@ -46,7 +46,9 @@ var DefaultLimits = httpwire.Limits{MaxLineBytes: 8 << 10, MaxHeaderBytes: 32 <<
 	MaxBodyBytes: 256 << 10, MaxChunks: 1024}
 
 // Options configure a Server. The zero value works: the policy configuration
-// is then held by the Server itself.
+// is then held by the Server itself. Policy and SetPolicy are called with the
+// Server's lock held (so a read-modify-write of the configuration is atomic
+// for WS-MAN clients); they must not call back into the Server.
 type Options struct {
 	// Policy returns the device's remote-access configuration, which the
 	// §4.1 classes expose. Nil: the Server keeps its own copy, starting
@@ -81,7 +83,8 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Server is the WS-MAN service of one device.
+// Server is the WS-MAN service of one device. Serve may run on many
+// channels at once; requests are executed one at a time per device.
 type Server struct {
 	h   *host.Host
 	o   Options
