@@ -41,6 +41,9 @@ type Result struct {
 
 	Anchor Anchor `json:"anchor"`
 	Goals  Goals  `json:"goals"`
+
+	// Error is why the run is not a complete measurement ("" when it is).
+	Error string `json:"error,omitempty"`
 }
 
 // Ramp describes the connection ramp.
@@ -156,6 +159,9 @@ func percentiles(v []float64) Percentiles {
 
 // WriteSummary prints the result for a person, next to the anchor and goals.
 func (r *Result) WriteSummary(w io.Writer) {
+	if r.Error != "" {
+		fmt.Fprintf(w, "INCOMPLETE RUN: %s\n", r.Error)
+	}
 	fmt.Fprintf(w, "target %s: %d tunnels requested from %d workers", r.Target, r.Count, r.Procs)
 	if r.Sources > 0 {
 		fmt.Fprintf(w, " over %d source addresses", r.Sources)
@@ -174,14 +180,19 @@ func (r *Result) WriteSummary(w io.Writer) {
 			fmt.Fprintf(w, "  failed %-8s %6d  e.g. %s\n", k, r.Failures[k], truncate(r.FailureSamples[k], 160))
 		}
 	}
-	fmt.Fprintf(w, "alive after the ramp: %d %s; after %.0f s hold: %d %s\n", r.AliveAfterRamp, deadText(r.DeadAfterRamp),
-		r.HoldSeconds, r.AliveEnd, deadText(r.DeadEnd))
-	if s := r.Server; s != nil {
+	fmt.Fprintf(w, "alive after the ramp: %d %s", r.AliveAfterRamp, deadText(r.DeadAfterRamp))
+	if r.Error == "" {
+		fmt.Fprintf(w, "; after %.0f s hold: %d %s", r.HoldSeconds, r.AliveEnd, deadText(r.DeadEnd))
+	}
+	fmt.Fprintln(w)
+	if s := r.Server; s != nil && s.RSSAfterKiB > 0 {
 		fmt.Fprintf(w, "server pid %d: RSS %d → %d KiB = %.1f KiB per idle tunnel (anchor %.1f, goal ≤ %.0f)\n",
 			s.PID, s.RSSBeforeKiB, s.RSSAfterKiB, s.KiBPerConn, r.Anchor.KiBPerConn, r.Goals.KiBPerConnMax)
-		fmt.Fprintf(w, "server CPU in the ramp: %.2f s = %.0f accepts per server core-second\n", s.CPURampSeconds, s.AcceptsPerCoreSecond)
 		fmt.Fprintf(w, "server CPU: %.2f s in the hold = %.2f %% of one core for %d idle tunnels (anchor %.1f %% at %d, goal ≤ %.0f %% at 19,000)\n",
 			s.CPUHoldSeconds, s.CorePercent, r.AliveEnd, r.Anchor.CorePercent, r.Anchor.Conns, r.Goals.CorePercentMax)
+	}
+	if s := r.Server; s != nil && s.CPURampSeconds > 0 {
+		fmt.Fprintf(w, "server CPU in the ramp: %.2f s = %.0f accepts per server core-second\n", s.CPURampSeconds, s.AcceptsPerCoreSecond)
 	}
 	for _, a := range r.API {
 		if a.Err != "" {

@@ -27,7 +27,12 @@ const workerExitWait = 10 * time.Second
 // ramp; the error says why the run is not a valid measurement (no tunnel
 // came up, a worker died, interrupted). Every worker is gone when Run
 // returns.
-func Run(ctx context.Context, cfg Config) (*Result, error) {
+func Run(ctx context.Context, cfg Config) (res *Result, err error) {
+	defer func() {
+		if res != nil && err != nil {
+			res.Error = err.Error()
+		}
+	}()
 	c, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
@@ -35,7 +40,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := preflight(ctx, c); err != nil {
 		return nil, err
 	}
-	res := &Result{Target: c.Target, Count: c.Count, Procs: c.Procs, Rate: c.Rate,
+	res = &Result{Target: c.Target, Count: c.Count, Procs: c.Procs, Rate: c.Rate,
 		Failures: map[string]int{}, FailureSamples: map[string]string{},
 		Anchor: MeshCentralAnchor, Goals: IssueGoals}
 	if c.SourceBase.IsValid() {

@@ -176,6 +176,19 @@ var _ = Describe("Run", func() {
 		Expect(*res.Goals.MetCleanAtLimit).To(BeTrue())
 	})
 
+	It("paces the ramp at --rate over all workers", func() {
+		srv := startServer(12, 0)
+		cfg := configFor(srv, 12, 2)
+		cfg.Rate = 20
+		cfg.Hold = 0
+		res, err := ciraload.Run(context.Background(), cfg)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(res.AliveEnd).To(Equal(12))
+		// 6 per worker at 10/s: the last dial starts 0.5 s in.
+		Expect(res.Ramp.Seconds).To(BeNumerically(">=", 0.5))
+		Expect(res.Ramp.AcceptsPerSecond).To(BeNumerically("<=", 24))
+	})
+
 	It("binds tunnels to consecutive loopback source addresses", func() {
 		srv := startServer(6, 0)
 		cfg := configFor(srv, 6, 2)
@@ -231,7 +244,7 @@ var _ = Describe("a coordinator process", func() {
 
 	It("leaves no worker behind when interrupted", func() {
 		srv := startServer(20, 0)
-		cmd, _, errOut := parent(map[string]any{"target": srv.CIRAAddr().String(), "ca_file": srv.CACertPath(),
+		cmd, out, errOut := parent(map[string]any{"target": srv.CIRAAddr().String(), "ca_file": srv.CACertPath(),
 			"count": 20, "procs": 2, "hold": int64(time.Hour)})
 		Eventually(errOut, 60*time.Second).Should(gbytes.Say("holding them idle"))
 		kids := children(cmd.Process.Pid)
@@ -244,6 +257,7 @@ var _ = Describe("a coordinator process", func() {
 		Eventually(waited, 30*time.Second).Should(Receive(HaveOccurred()))
 		Expect(cmd.ProcessState.ExitCode()).To(Equal(1))
 		Expect(errOut).To(gbytes.Say("interrupted during the hold"))
+		Expect(out).To(gbytes.Say("INCOMPLETE RUN: interrupted during the hold"))
 		for _, pid := range kids {
 			Expect(alive(pid)).To(BeFalse(), "worker %d outlived its coordinator", pid)
 		}
