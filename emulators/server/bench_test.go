@@ -171,6 +171,7 @@ func waitConnected(b *testing.B, srv *server.Server, n int) {
 // benchChild is the client process: it opens the tunnels, reports, and holds
 // them until its stdin closes.
 func benchChild() {
+	amtLikeTLS = os.Getenv("OOBTB_BENCH_CLIENT") != "go"
 	addr, caPath := os.Getenv("BENCH_ADDR"), os.Getenv("BENCH_CA")
 	n, _ := strconv.Atoi(os.Getenv("BENCH_N"))
 	ka, _ := time.ParseDuration(os.Getenv("BENCH_KA"))

@@ -189,6 +189,10 @@ func matches(m *dto.Metric, labels map[string]string) bool {
 	return n == len(labels)
 }
 
+// amtLikeTLS makes raw devices offer TLS as AMT does (set in the benchmark's
+// client process unless OOBTB_BENCH_CLIENT=go).
+var amtLikeTLS bool
+
 // rawDevice opens a CIRA tunnel with the bare device role (no vMC), as the
 // benchmark and the robustness tests do.
 func rawDevice(addr string, pool *x509.CertPool, uuid, user, pass string) (*cira.Conn, error) {
@@ -203,7 +207,15 @@ func rawDeviceCfg(addr string, pool *x509.CertPool, dc cira.DeviceConfig) (*cira
 	if err != nil {
 		return nil, err
 	}
-	tc := tls.Client(nc, pki.ClientTLSConfig(pool, "127.0.0.1", false))
+	tcfg := pki.ClientTLSConfig(pool, "127.0.0.1", false)
+	if amtLikeTLS {
+		// What an AMT device offers: TLS 1.2, classic curves, no ML-KEM
+		// hybrid key share (its 1.2 KiB would stay in the server's TLS
+		// read buffer).
+		tcfg.MaxVersion = tls.VersionTLS12
+		tcfg.CurvePreferences = []tls.CurveID{tls.X25519, tls.CurveP256}
+	}
+	tc := tls.Client(nc, tcfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		nc.Close()
 		return nil, err

@@ -42,6 +42,7 @@ type Tunnel struct {
 	connectedAt time.Time
 	portTimer   clock.Timer
 	gone        bool // the socket has closed
+	refused     bool // unknown device, refused at PROTOCOL_VERSION
 }
 
 // Extension is what a device's PROTOCOL_VERSION said about the oobtb gateway
@@ -225,6 +226,12 @@ func (t *Tunnel) verify(ctx context.Context, req cira.EventAuthRequest) (ok bool
 
 func (t *Tunnel) verifyNow(ctx context.Context, req cira.EventAuthRequest) bool {
 	s := t.s
+	t.mu.Lock()
+	refused := t.refused
+	t.mu.Unlock()
+	if refused {
+		return false // already refused at PROTOCOL_VERSION and audited there
+	}
 	uuid := req.UUID.String()
 	err := s.store.VerifyCIRA(ctx, uuid, req.Username, req.Password)
 	t.mu.Lock()
@@ -309,6 +316,9 @@ func (t *Tunnel) peerVersion(c *cira.Conn, pv apf.ProtocolVersion) {
 		}
 		d, _ := json.Marshal(map[string]string{"peer": t.remote})
 		s.audit(ctx, "device", "cira.connect", uuid, "refused", reason, d)
+		t.mu.Lock()
+		t.refused = true
+		t.mu.Unlock()
 		_ = t.nc.Conn.Close()
 		return
 	}
