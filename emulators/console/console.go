@@ -20,6 +20,7 @@ import (
 
 	"github.com/oobtb/oobtb/emulators/console/apiclient"
 	"github.com/oobtb/oobtb/emulators/console/kvmclient"
+	"github.com/oobtb/oobtb/emulators/console/redirclient"
 	"github.com/oobtb/oobtb/emulators/console/solclient"
 	"github.com/oobtb/oobtb/emulators/console/vncbridge"
 	"github.com/oobtb/oobtb/emulators/wire/rfb"
@@ -91,18 +92,36 @@ func (c *Console) dial(ctx context.Context, device, mode string) (net.Conn, erro
 
 // OpenKVM opens a KVM session to device through the server's relay, which
 // injects the device's credentials. Run the client next.
+//
+// The server allows one KVM relay per device, so a device that still says
+// busy after the relay accepted is most likely still tearing down the
+// previous session (it notices the closed channel a moment later); such a
+// refusal is retried for up to BusyRetry before it is returned.
 func (c *Console) OpenKVM(ctx context.Context, device string, cfg kvmclient.Config) (*kvmclient.Client, error) {
-	conn, err := c.dial(ctx, device, "kvm")
-	if err != nil {
-		return nil, err
-	}
-	kc, err := kvmclient.Open(conn, cfg)
-	if err != nil {
+	deadline := time.Now().Add(BusyRetry)
+	for {
+		conn, err := c.dial(ctx, device, "kvm")
+		if err != nil {
+			return nil, err
+		}
+		kc, err := kvmclient.Open(conn, cfg)
+		if err == nil {
+			return kc, nil
+		}
 		conn.Close()
-		return nil, err
+		if !errors.Is(err, redirclient.ErrBusy) || time.Now().After(deadline) {
+			return nil, err
+		}
+		select {
+		case <-time.After(100 * time.Millisecond):
+		case <-ctx.Done():
+			return nil, err
+		}
 	}
-	return kc, nil
 }
+
+// BusyRetry bounds OpenKVM's retries of a device-level busy refusal.
+const BusyRetry = 3 * time.Second
 
 // OpenSOL opens a SOL session to device through the server's relay.
 func (c *Console) OpenSOL(ctx context.Context, device string, cfg solclient.Config) (*solclient.Client, error) {
