@@ -15,7 +15,7 @@ import (
 
 // BenchmarkIdleTunnels ramps N idle CIRA tunnels (default 2,000, env
 // OOBTB_CIRALOAD_BENCH_CONNS) from 2 worker processes against an oobtb server
-// in this process, holds them (default 35 s: AMT keep-alives come every 30 s; env OOBTB_CIRALOAD_BENCH_HOLD),
+// in this process, holds them (default 31 s: each tunnel sends exactly one keep-alive at AMT's 30 s interval; env OOBTB_CIRALOAD_BENCH_HOLD),
 // and reports accepts/s, connect-to-ready p99, the server's RSS per idle
 // tunnel and its CPU during the hold — measured and scaled linearly to
 // 19,000 tunnels. The full-scale measurement is `oobtb bench cira
@@ -25,7 +25,7 @@ func BenchmarkIdleTunnels(b *testing.B) {
 	if v, err := strconv.Atoi(os.Getenv("OOBTB_CIRALOAD_BENCH_CONNS")); err == nil && v > 0 {
 		n = v
 	}
-	hold := 35 * time.Second
+	hold := 31 * time.Second
 	if v, err := time.ParseDuration(os.Getenv("OOBTB_CIRALOAD_BENCH_HOLD")); err == nil && v > 0 {
 		hold = v
 	}
