@@ -231,8 +231,13 @@ func decode(file string, data []byte, root *yaml.Node, pt map[string]string) (*S
 		// Invalid party names make this fail; validate says why.
 		implicitErr = s.implicitTopology()
 	}
-	errs = s.validate()
+	// A placeholder without its axis explains every other complaint about
+	// that field, so it is reported alone.
 	placeholders(file, body, "", &errs)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	errs = s.validate()
 	if len(errs) > 0 {
 		return nil, errs
 	}
