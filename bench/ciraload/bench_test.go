@@ -15,7 +15,8 @@ import (
 
 // BenchmarkIdleTunnels ramps N idle CIRA tunnels (default 2,000, env
 // OOBTB_CIRALOAD_BENCH_CONNS) from 2 worker processes against an oobtb server
-// in this process, holds them (default 31 s: each tunnel sends exactly one keep-alive at AMT's 30 s interval; env OOBTB_CIRALOAD_BENCH_HOLD),
+// in this process, holds them (default 31 s, so each tunnel sends exactly one
+// keep-alive at AMT's 30 s interval; env OOBTB_CIRALOAD_BENCH_HOLD),
 // and reports accepts/s, connect-to-ready p99, the server's RSS per idle
 // tunnel and its CPU during the hold — measured and scaled linearly to
 // 19,000 tunnels. The full-scale measurement is `oobtb bench cira

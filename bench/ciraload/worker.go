@@ -20,6 +20,9 @@ import (
 	"github.com/oobtb/oobtb/emulators/wire/apf"
 )
 
+// idleReadTimeout bounds a tunnel's silence from the server.
+const idleReadTimeout = 10 * time.Minute
+
 // probeCookie marks the keep-alives of liveness probes (AMT's own start at 1).
 const probeCookie = 0x0B0B0000
 
@@ -207,6 +210,10 @@ func (w *worker) dial(ctx context.Context, d workerDevice) (*cira.Conn, string, 
 			Password: d.Cred.Password, Ports: w.cfg.Ports},
 		// Our context decides first, so a slow server reads as a timeout.
 		HandshakeTimeout: w.cfg.ConnectTimeout + 5*time.Second,
+		// cira derives its read bound from the initial 30 s keep-alive;
+		// a server may ask for a longer interval in KEEPALIVE_OPTIONS, and
+		// liveness is what the probes measure, so read patiently.
+		ReadTimeout: idleReadTimeout,
 	})
 	if err != nil {
 		_ = tc.Close()
