@@ -130,7 +130,7 @@ func New(cfg Config) (*Host, error) {
 		return nil, fmt.Errorf("host: screen: %w", err)
 	}
 	scr.Release() // pixels only while a console watches
-	h := &Host{clk: cfg.Clock, log: cfg.Logger, id: cfg.Identity, settings: cfg.Settings, pwr: pm, scr: scr,
+	h := &Host{clk: cfg.Clock, log: cfg.Logger.With("uuid", cfg.Identity.UUID), id: cfg.Identity, settings: cfg.Settings, pwr: pm, scr: scr,
 		frame: make(chan struct{}), powerCh: make(chan struct{}), sol: newSerialConsole(cfg.Identity.Hostname)}
 	h.mu.Lock()
 	h.armLocked()
@@ -148,6 +148,9 @@ func (h *Host) Close() {
 	}
 	h.sol.close()
 }
+
+// Logger is the device's logger, for the services acting on this host.
+func (h *Host) Logger() *slog.Logger { return h.log }
 
 // Identity returns the device identity.
 func (h *Host) Identity() Identity {

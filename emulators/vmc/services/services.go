@@ -5,7 +5,6 @@ package services
 
 import (
 	"context"
-	"log/slog"
 	"net"
 
 	"github.com/oobtb/oobtb/emulators/vmc"
@@ -21,15 +20,18 @@ func For(h *host.Host) map[uint32]vmc.Service {
 
 	// WS-MAN on 16992; the remote-access classes hold their own copy of the
 	// policy configuration here (no device callback at this level).
-	ws := wsmansrv.New(h, wsmansrv.Options{Logger: slog.Default().With("service", "wsman")})
+	ws := wsmansrv.New(h, wsmansrv.Options{Logger: h.Logger().With("service", "wsman")})
 	m[16992] = func(ch net.Conn) { _ = ws.Serve(ch) }
+	// 16993 is the same service with TLS inside the channel, as MeshCentral
+	// uses when 16992 is not bound.
+	m[16993] = func(ch net.Conn) { _ = ws.ServeTLS(ch) }
 
 	// Redirection (KVM, SOL) on 16994; 16995 (TLS) is not served, so the
 	// channel router refuses it.
-	redir := redirsrv.New(redirsrv.Config{Host: h, Logger: slog.Default().With("service", "redirection")})
+	redir := redirsrv.New(redirsrv.Config{Host: h, Logger: h.Logger().With("service", "redirection")})
 	m[16994] = func(ch net.Conn) { _ = redir.Serve(context.Background(), ch) }
 	if h.Settings().Is5900PortEnabled {
-		vnc := vncsrv.New(vncsrv.Config{Host: h, Logger: slog.Default().With("service", "rfb5900")})
+		vnc := vncsrv.New(vncsrv.Config{Host: h, Logger: h.Logger().With("service", "rfb5900")})
 		m[5900] = func(ch net.Conn) { _ = vnc.Serve(context.Background(), ch) }
 	}
 
