@@ -35,10 +35,13 @@ func NewFleet(n int, spec func(i int) vmc.Spec, deps vmc.Deps) (*Fleet, error) {
 }
 
 // Start starts every device and records when.
-func (f *Fleet) Start() {
-	for i, d := range f.Devices {
+func (f *Fleet) Start() { f.StartRange(0, len(f.Devices)) }
+
+// StartRange starts devices lo..hi-1 and records when.
+func (f *Fleet) StartRange(lo, hi int) {
+	for i := lo; i < min(hi, len(f.Devices)); i++ {
 		f.Started[i] = time.Now()
-		d.Start()
+		f.Devices[i].Start()
 	}
 }
 

@@ -26,6 +26,12 @@ type MPSConfig struct {
 	User, Pass string
 	// MaxAuthAttempts before the MPS disconnects; 0 → cira's default (3).
 	MaxAuthAttempts int
+	// Window is the receive window the MPS advertises per channel; 0 →
+	// cira's default (32768, as every stock MPS).
+	Window uint32
+	// WrapConn, if set, wraps each accepted TLS connection (a test can then
+	// stall or break the MPS's side of a tunnel).
+	WrapConn func(net.Conn) net.Conn
 	// OnReady, if set, is called (in the tunnel's reader) when a device's
 	// tunnel becomes ready.
 	OnReady func(uuid string)
@@ -90,8 +96,12 @@ func (m *MPS) accept() {
 		if err != nil {
 			return
 		}
+		if m.cfg.WrapConn != nil {
+			nc = m.cfg.WrapConn(nc)
+		}
 		c, err := cira.New(nc, cira.RoleServer, cira.Config{
 			Server: &cira.ServerConfig{MaxAuthAttempts: m.cfg.MaxAuthAttempts},
+			Window: m.cfg.Window,
 			Logger: m.cfg.Logger,
 			Verify: m.verify,
 			OnEvent: func(c *cira.Conn, ev cira.Event) {
