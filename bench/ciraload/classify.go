@@ -90,3 +90,12 @@ func classifyAPF(err error) string {
 	}
 	return ReasonAPF
 }
+
+// handshakeReason is classifyAPF for a tunnel that never became ready: a
+// close by the server then is a rejection.
+func handshakeReason(err error) string {
+	if r := classifyAPF(err); r != ReasonClosed {
+		return r
+	}
+	return ReasonRejected
+}

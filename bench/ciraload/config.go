@@ -33,6 +33,16 @@ const (
 	fdReserve = 64
 )
 
+// TLS profiles of the simulated devices.
+const (
+	// TLSAMT offers what an AMT device does: TLS 1.2 at most, classic
+	// ECDHE curves (X25519, P-256), AMT's suites. No ML-KEM hybrid key
+	// share, whose 1.2 KiB a Go server would keep in its read buffer.
+	TLSAMT = "amt"
+	// TLSGo offers Go's defaults: TLS 1.3 with the X25519MLKEM768 share.
+	TLSGo = "go"
+)
+
 // DefaultSourceBase is the first source address on loopback targets.
 var DefaultSourceBase = netip.AddrFrom4([4]byte{127, 1, 0, 1})
 
@@ -55,6 +65,8 @@ type Config struct {
 	// untrusted test MPS).
 	CAPEM    []byte
 	Insecure bool
+	// TLS is what the devices offer: TLSAMT (default) or TLSGo.
+	TLS string
 
 	// Count tunnels are opened (0 with Credentials → one per credential).
 	Count int
@@ -125,6 +137,13 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if len(o.CAPEM) == 0 && !o.Insecure {
 		return o, errors.New("ciraload: give the server's CA certificate (Config.CAPEM / --ca) or Insecure (--insecure)")
+	}
+	switch o.TLS {
+	case "":
+		o.TLS = TLSAMT
+	case TLSAMT, TLSGo:
+	default:
+		return o, fmt.Errorf("ciraload: TLS profile %q: expected %q or %q", o.TLS, TLSAMT, TLSGo)
 	}
 	if o.Count == 0 {
 		o.Count = len(o.Credentials)

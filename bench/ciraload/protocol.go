@@ -28,6 +28,7 @@ type workerConfig struct {
 	ServerName     string         `json:"server_name"`
 	CAPEM          []byte         `json:"ca_pem,omitempty"`
 	Insecure       bool           `json:"insecure"`
+	TLS            string         `json:"tls"`
 	Rate           float64        `json:"rate"` // this worker's share, tunnels/s
 	Inflight       int            `json:"inflight"`
 	ConnectTimeout time.Duration  `json:"connect_timeout"`

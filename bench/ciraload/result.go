@@ -15,6 +15,7 @@ type Result struct {
 	Procs   int     `json:"procs"`
 	Rate    float64 `json:"rate_requested"` // 0: as fast as accepted
 	Sources int     `json:"source_addresses"`
+	TLS     string  `json:"tls"` // the devices' TLS profile
 
 	Ramp Ramp `json:"ramp"`
 	// Failures counts the tunnels that did not come up, by reason
@@ -162,7 +163,7 @@ func (r *Result) WriteSummary(w io.Writer) {
 	if r.Error != "" {
 		fmt.Fprintf(w, "INCOMPLETE RUN: %s\n", r.Error)
 	}
-	fmt.Fprintf(w, "target %s: %d tunnels requested from %d workers", r.Target, r.Count, r.Procs)
+	fmt.Fprintf(w, "target %s: %d tunnels (TLS profile %s) requested from %d workers", r.Target, r.Count, r.TLS, r.Procs)
 	if r.Sources > 0 {
 		fmt.Fprintf(w, " over %d source addresses", r.Sources)
 	}

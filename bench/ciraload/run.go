@@ -40,7 +40,7 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	if err := preflight(ctx, c); err != nil {
 		return nil, err
 	}
-	res = &Result{Target: c.Target, Count: c.Count, Procs: c.Procs, Rate: c.Rate,
+	res = &Result{Target: c.Target, Count: c.Count, Procs: c.Procs, Rate: c.Rate, TLS: c.TLS,
 		Failures: map[string]int{}, FailureSamples: map[string]string{},
 		Anchor: MeshCentralAnchor, Goals: IssueGoals}
 	if c.SourceBase.IsValid() {
@@ -312,7 +312,7 @@ func startWorkers(c Config) (*workers, error) {
 	ws := &workers{events: make(chan event, 1024), died: make(chan error, c.Procs), stopC: make(chan struct{})}
 	caPEM := c.CAPEM
 	for k := range c.Procs {
-		wc := workerConfig{Target: c.Target, ServerName: c.ServerName, CAPEM: caPEM, Insecure: c.Insecure,
+		wc := workerConfig{Target: c.Target, ServerName: c.ServerName, CAPEM: caPEM, Insecure: c.Insecure, TLS: c.TLS,
 			Rate: c.Rate / float64(c.Procs), Inflight: c.Inflight, ConnectTimeout: c.ConnectTimeout, Ports: c.Ports}
 		// Interleave: worker k takes k, k+P, k+2P, … so the ramp's order
 		// and the source addresses are spread over every worker.

@@ -3,12 +3,14 @@ package ciraload_test
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -19,6 +21,7 @@ import (
 	"github.com/onsi/gomega/gbytes"
 
 	"github.com/oobtb/oobtb/bench/ciraload"
+	"github.com/oobtb/oobtb/emulators/pki"
 	"github.com/oobtb/oobtb/emulators/server"
 )
 
@@ -124,6 +127,7 @@ var _ = Describe("Run", func() {
 			{ciraload.Config{Target: "127.0.0.1:1", Insecure: true, Count: 1}, "WorkerCommand"},
 			{ciraload.Config{Target: "127.0.0.1:1", Insecure: true, Count: 1, UUIDBase: "zz", WorkerCommand: workerCommand}, "uuid base"},
 			{ciraload.Config{Target: "127.0.0.1:1", Insecure: true, Count: 1, Rate: -1, WorkerCommand: workerCommand}, "expected ≥ 0"},
+			{ciraload.Config{Target: "127.0.0.1:1", Insecure: true, Count: 1, TLS: "tls13", WorkerCommand: workerCommand}, `expected "amt" or "go"`},
 			{ciraload.Config{Target: "127.0.0.1:1", Insecure: true, Count: 100000, Procs: 1, WorkerCommand: workerCommand}, "use more --procs"},
 		} {
 			_, err := ciraload.Run(context.Background(), tc.cfg)
@@ -174,6 +178,51 @@ var _ = Describe("Run", func() {
 		Expect(res.Limit.APIAnswered).To(BeTrue())
 		Expect(res.Limit.Clean).To(BeTrue())
 		Expect(*res.Goals.MetCleanAtLimit).To(BeTrue())
+	})
+
+	It("offers TLS 1.2 with classic curves as AMT does, or Go's defaults", func() {
+		dir := GinkgoT().TempDir()
+		b, err := pki.LoadOrCreate(dir, pki.Options{CommonName: "bench", IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
+		Expect(err).NotTo(HaveOccurred())
+		ln, err := tls.Listen("tcp", "127.0.0.1:0", pki.ServerTLSConfig(b.TLSCertificate()))
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(ln.Close)
+		states := make(chan tls.ConnectionState, 4)
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				tc := c.(*tls.Conn)
+				_ = tc.SetDeadline(time.Now().Add(10 * time.Second))
+				if tc.Handshake() == nil {
+					states <- tc.ConnectionState()
+				}
+				_ = c.Close() // no APF server here: the device sees "rejected"
+			}
+		}()
+		pem, err := os.ReadFile(filepath.Join(dir, pki.CACertFile))
+		Expect(err).NotTo(HaveOccurred())
+		for _, tc := range []struct {
+			profile string
+			version uint16
+		}{{ciraload.TLSAMT, tls.VersionTLS12}, {ciraload.TLSGo, tls.VersionTLS13}} {
+			res, err := ciraload.Run(context.Background(), ciraload.Config{Target: ln.Addr().String(), CAPEM: pem,
+				Count: 1, TLS: tc.profile, WorkerCommand: workerCommand, WorkerStderr: GinkgoWriter})
+			Expect(err).To(MatchError(ContainSubstring("no tunnel came up")))
+			Expect(res.TLS).To(Equal(tc.profile))
+			Expect(res.Failures).To(Equal(map[string]int{ciraload.ReasonRejected: 1}), "%v", res.FailureSamples)
+			var st tls.ConnectionState
+			Eventually(states).Should(Receive(&st))
+			// The preflight connection never handshakes; this is the device's.
+			Expect(st.Version).To(Equal(tc.version), tc.profile)
+			if tc.profile == ciraload.TLSAMT {
+				Expect(st.CurveID).To(Equal(tls.X25519))
+			} else {
+				Expect(st.CurveID).To(Equal(tls.X25519MLKEM768))
+			}
+		}
 	})
 
 	It("paces the ramp at --rate over all workers", func() {

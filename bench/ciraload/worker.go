@@ -110,6 +110,10 @@ func newWorker(wc workerConfig, out io.Writer) (*worker, error) {
 	// Every simulated device is a different AMT: full handshakes, no
 	// resumption across devices.
 	tc.ClientSessionCache = nil
+	if wc.TLS != TLSGo {
+		tc.MaxVersion = tls.VersionTLS12
+		tc.CurvePreferences = []tls.CurveID{tls.X25519, tls.CurveP256}
+	}
 	if wc.Inflight <= 0 {
 		wc.Inflight = DefaultInflight
 	}
@@ -217,18 +221,14 @@ func (w *worker) dial(ctx context.Context, d workerDevice) (*cira.Conn, string, 
 	})
 	if err != nil {
 		_ = tc.Close()
-		return nil, classifyAPF(err), fmt.Errorf("APF start: %w", err)
+		return nil, handshakeReason(err), fmt.Errorf("APF start: %w", err)
 	}
 	select {
 	case <-c.Ready():
 		return c, "", nil
 	case <-c.Done():
 		err := c.Err()
-		reason := classifyAPF(err)
-		if reason == ReasonClosed {
-			reason = ReasonRejected
-		}
-		return nil, reason, fmt.Errorf("APF handshake: %w", err)
+		return nil, handshakeReason(err), fmt.Errorf("APF handshake: %w", err)
 	case <-ctx.Done():
 		_ = c.Close()
 		return nil, classifyAPF(ctx.Err()), fmt.Errorf("APF handshake: %w", ctx.Err())
