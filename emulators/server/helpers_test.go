@@ -55,30 +55,26 @@ func enrol(s *server.Server, i int) {
 	Expect(err).NotTo(HaveOccurred())
 }
 
-// fleet is a set of vMCs and, per device, the in-test WS-MAN responder
-// when the vMC's own WS-MAN service is not available yet.
+// fleet is a set of vMCs serving the real vMC services (WS-MAN 16992,
+// redirection 16994).
 type fleet struct {
 	mu    sync.Mutex
 	devs  []*vmc.Device
-	resp  map[string]*wsmanResponder
 	hosts map[string]*host.Host
 }
 
 func newFleet() *fleet {
-	return &fleet{resp: map[string]*wsmanResponder{}, hosts: map[string]*host.Host{}}
+	return &fleet{hosts: map[string]*host.Host{}}
 }
 
 func (f *fleet) services(uuid string) func(h *host.Host) map[uint32]vmc.Service {
 	return func(h *host.Host) map[uint32]vmc.Service {
 		m := services.For(h)
+		Expect(m).To(HaveKey(uint32(16992)))
+		Expect(m).To(HaveKey(uint32(16994)))
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		f.hosts[uuid] = h
-		if _, ok := m[16992]; !ok {
-			r := newResponder(h)
-			f.resp[uuid] = r
-			m[16992] = r.service()
-		}
 		return m
 	}
 }
@@ -110,12 +106,6 @@ func (f *fleet) stop() {
 		go func() { defer wg.Done(); d.Stop() }()
 	}
 	wg.Wait()
-}
-
-func (f *fleet) responder(uuid string) *wsmanResponder {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.resp[uuid]
 }
 
 func (f *fleet) host(uuid string) *host.Host {

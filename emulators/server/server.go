@@ -138,6 +138,7 @@ type Server struct {
 	closed  bool
 
 	origPort atomic.Uint32
+	writer   *regWriter
 
 	refusalLog refusalLimiter
 
@@ -227,6 +228,7 @@ func New(cfg Config) (*Server, error) {
 		s.store = st
 	}
 	s.met = newMetrics(s)
+	s.writer = newRegWriter(s)
 	s.buildMux()
 
 	ctx := context.Background()
@@ -342,6 +344,9 @@ func (s *Server) Close() error {
 }
 
 func (s *Server) closeResources() {
+	if s.writer != nil {
+		s.writer.close()
+	}
 	if s.store != nil {
 		_ = s.store.Close()
 	}

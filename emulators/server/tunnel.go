@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -188,21 +187,18 @@ func (t *Tunnel) ended() {
 		return
 	}
 	s.log.Info("device disconnected", "uuid", uuid, "peer", t.remote)
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		// A replacement may have registered meanwhile; it wrote "connected"
-		// after we were removed, so only write if nobody holds the UUID.
+	now := s.clk.Now()
+	s.writer.enqueue(func(ctx context.Context) {
+		// A replacement may have registered meanwhile; its "connected" is
+		// queued after this, but skip the needless write.
 		if _, again := s.Tunnel(uuid); again {
 			return
 		}
-		_, err := s.store.UpdateConnection(ctx, uuid, registry.ConnectionUpdate{Now: s.clk.Now(), State: registry.StateDisconnected})
+		_, err := s.store.UpdateConnection(ctx, uuid, registry.ConnectionUpdate{Now: now, State: registry.StateDisconnected})
 		if err != nil && !errors.Is(err, registry.ErrNotFound) && !errors.Is(err, registry.ErrClosed) {
 			s.log.Warn("recording disconnect failed", "uuid", uuid, "err", err)
 		}
-	}()
+	})
 }
 
 // offStack runs f on a fresh goroutine and waits for it. The registry calls
@@ -249,8 +245,7 @@ func (t *Tunnel) verifyNow(ctx context.Context, req cira.EventAuthRequest) bool 
 		s.log.Warn("CIRA credential check failed", "uuid", uuid, "err", err)
 	}
 	s.log.Warn("CIRA authentication refused", "uuid", uuid, "user", req.Username, "peer", t.remote, "reason", reason)
-	d, _ := json.Marshal(map[string]string{"user": req.Username, "peer": t.remote})
-	s.audit(ctx, "device", "cira.auth", uuid, "refused", reason, d)
+	s.auditAsync("device", "cira.auth", uuid, "refused", reason, map[string]any{"user": req.Username, "peer": t.remote})
 	return false
 }
 
@@ -314,8 +309,7 @@ func (t *Tunnel) peerVersion(c *cira.Conn, pv apf.ProtocolVersion) {
 		if s.refusalLog.allow("unknown:"+uuid, time.Now()) {
 			s.log.Warn("CIRA connection refused", "uuid", uuid, "peer", t.remote, "reason", reason)
 		}
-		d, _ := json.Marshal(map[string]string{"peer": t.remote})
-		s.audit(ctx, "device", "cira.connect", uuid, "refused", reason, d)
+		s.auditAsync("device", "cira.connect", uuid, "refused", reason, map[string]any{"peer": t.remote})
 		t.mu.Lock()
 		t.refused = true
 		t.mu.Unlock()
@@ -369,15 +363,10 @@ func (t *Tunnel) authenticated(c *cira.Conn) {
 	if ids := registryIDs(ext.Block.Gateways); ext.Presence == gwext.Present && len(ids) > 0 {
 		u.GatewayIDs = &ids
 	}
-	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
-	defer cancel()
-	if _, err := s.store.UpdateConnection(ctx, uuid, u); err != nil {
-		s.log.Warn("recording connection failed", "uuid", uuid, "err", err)
-	}
+	s.updateAsync(uuid, u, "connect")
 	s.log.Info("device connected", "uuid", uuid, "peer", t.remote, "trigger", trigger, "extension", ext.Presence.String())
-	d, _ := json.Marshal(map[string]any{"peer": t.remote, "trigger": trigger, "extension": ext.Presence.String(),
-		"replaced": old != nil})
-	s.audit(ctx, "device", "cira.connect", uuid, "ok", "", d)
+	s.auditAsync("device", "cira.connect", uuid, "ok", "", map[string]any{"peer": t.remote, "trigger": trigger,
+		"extension": ext.Presence.String(), "replaced": old != nil})
 	_ = c
 }
 
@@ -421,11 +410,7 @@ func (t *Tunnel) recordPorts(c *cira.Conn) {
 	for _, p := range ports {
 		bp = append(bp, registry.BoundPort{Port: p})
 	}
-	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
-	defer cancel()
-	if _, err := s.store.UpdateConnection(ctx, t.UUID(), registry.ConnectionUpdate{Now: s.clk.Now(), BoundPorts: &bp}); err != nil {
-		s.log.Warn("recording bound ports failed", "uuid", t.UUID(), "err", err)
-	}
+	s.updateAsync(t.UUID(), registry.ConnectionUpdate{Now: s.clk.Now(), BoundPorts: &bp}, "ports")
 }
 
 // globalRequest answers the oobtb extension requests.
