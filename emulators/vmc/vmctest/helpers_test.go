@@ -63,11 +63,16 @@ func build(s vmc.Spec) *vmc.Device {
 
 // wsmanServed reports whether services.For serves WS-MAN on 16992 in this
 // tree (the service is assembled there by the WS-MAN work).
-func wsmanServed() bool {
-	h, err := host.New(host.Config{Identity: host.Identity{UUID: vmctest.UUID(0), AMTPass: amtPass}, Settings: host.DefaultSettings()})
+func wsmanServed() bool { return served(16992) }
+
+// served reports whether services.For serves port (with 5900 enabled).
+func served(port uint32) bool {
+	st := host.DefaultSettings()
+	st.Is5900PortEnabled, st.RFBPassword = true, vncPass
+	h, err := host.New(host.Config{Identity: host.Identity{UUID: vmctest.UUID(0), AMTPass: amtPass}, Settings: st})
 	Expect(err).NotTo(HaveOccurred())
 	defer h.Close()
-	_, ok := services.For(h)[16992]
+	_, ok := services.For(h)[port]
 	return ok
 }
 

@@ -112,6 +112,10 @@ type portInput struct {
 	send func(ch net.Conn)
 	// reply is a prefix of what the device answers before closing, if any.
 	reply string
+	// hangUp: the input is a truncated message the device must wait out, so
+	// the console closes the channel; the goroutine bound at the end checks
+	// the device's side ended too.
+	hangUp bool
 }
 
 func redirStart(ch net.Conn) {
@@ -137,6 +141,13 @@ var portInputs = []portInput{
 		b := []byte{0x13, 0, 0, 0, 4, 0, 0, 0, 0xff, 0xff, 0xff, 0x7f}
 		write(ch, append(b, make([]byte, 256)...))
 	}},
+	{port: 16994, name: "truncated StartRedirectionSession", hangUp: true, send: func(ch net.Conn) {
+		write(ch, redir.NewStart(redir.SessionKVM).Append(nil)[:5])
+	}},
+	{port: 5900, name: "truncated version", hangUp: true, send: func(ch net.Conn) { write(ch, []byte("RFB 003.")) }},
+	{port: 16992, name: "truncated request", hangUp: true, send: func(ch net.Conn) {
+		write(ch, []byte("POST /wsman HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n<Envel"))
+	}},
 	{port: 5900, name: "garbage banner", send: func(ch net.Conn) { write(ch, []byte("SSH-2.0-OpenSSH_9.6\r\n")) }},
 	{port: 5900, name: "oversized ClientCutText", send: func(ch net.Conn) {
 		_, err := kvmtest.VNCHandshake(ch, rfb.V38, vncPass)
@@ -148,6 +159,12 @@ var portInputs = []portInput{
 	}},
 	{port: 16992, name: "oversized header", reply: "HTTP/1.1 4", send: func(ch net.Conn) {
 		write(ch, []byte("POST /wsman HTTP/1.1\r\nHost: x\r\nX-Big: "+strings.Repeat("a", 64<<10)+"\r\n\r\n"))
+	}},
+	{port: 16993, name: "garbage instead of a TLS ClientHello", send: func(ch net.Conn) {
+		write(ch, []byte("POST /wsman HTTP/1.1\r\nHost: x\r\n\r\n"))
+	}},
+	{port: 16993, name: "ClientHello record announcing 16 KiB, then 5 bytes", hangUp: true, send: func(ch net.Conn) {
+		write(ch, []byte{0x16, 0x03, 0x01, 0x40, 0x00, 1, 0, 0x3f, 0xfb, 3})
 	}},
 	{port: 16992, name: "oversized body", reply: "HTTP/1.1 4", send: func(ch net.Conn) {
 		write(ch, []byte("POST /wsman HTTP/1.1\r\nHost: x\r\nContent-Length: 1073741824\r\n\r\n<Envelope"))
@@ -163,6 +180,10 @@ var _ = Describe("Bad input on every port", func() {
 		id := d.Host().Identity().UUID
 		c := m.Conn(id)
 		wsman := wsmanServed()
+		isServed := map[uint32]bool{}
+		for _, in := range portInputs {
+			isServed[in.port] = served(in.port)
+		}
 
 		goodSessions := func() {
 			ch := openChannel(c, 16994)
@@ -186,12 +207,16 @@ var _ = Describe("Bad input on every port", func() {
 		g0 := runtime.NumGoroutine()
 		for r := range rounds {
 			for _, in := range portInputs {
-				if in.port == 16992 && !wsman {
+				if !isServed[in.port] {
 					continue
 				}
 				ch := openChannel(c, in.port)
 				By(fmt.Sprintf("port %d: %s", in.port, in.name))
 				in.send(ch)
+				if in.hangUp {
+					ch.Close()
+					continue
+				}
 				got, err := readAll(ch)
 				Expect(err).NotTo(HaveOccurred(), "port %d, %s: the device should close the channel", in.port, in.name)
 				if in.reply != "" {
