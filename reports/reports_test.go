@@ -58,7 +58,7 @@ var _ = Describe("results", func() {
 	It("writes JUnit XML the common JUnit schema accepts", func() {
 		var b bytes.Buffer
 		Expect(reports.WriteJUnit(&b, sample())).To(Succeed())
-		Expect(validateJUnit(b.Bytes())).To(Succeed(), b.String())
+		Expect(reports.ValidateJUnit(b.Bytes())).To(Succeed(), b.String())
 		s := b.String()
 		Expect(s).To(ContainSubstring(`<testsuite name="kvm" tests="2" failures="1" errors="1" skipped="0"`))
 		Expect(s).To(ContainSubstring(`<failure message="assertion 1 (line 30) metric kvm.fps: expected ≥ 10, got 3 &lt;&amp;&gt; &#34;quoted&#34;" type="AssertionFailed">`))
@@ -76,7 +76,7 @@ var _ = Describe("results", func() {
 			`<testsuites><testcase name="a"/></testsuites>`,                                                                       // testcase outside a suite
 			`<testsuites><testsuite name="s" tests="1" colour="red"><testcase name="a"/></testsuite></testsuites>`,                // unknown attribute
 		} {
-			Expect(validateJUnit([]byte(bad))).NotTo(Succeed(), bad)
+			Expect(reports.ValidateJUnit([]byte(bad))).NotTo(Succeed(), bad)
 		}
 	})
 

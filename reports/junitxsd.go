@@ -1,4 +1,4 @@
-package reports_test
+package reports
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ import (
 	"strings"
 )
 
-// validateJUnit checks a document against the common JUnit XSD (the
+// ValidateJUnit checks a document against the common JUnit XSD (the
 // Jenkins/Ant schema, junit-10.xsd as Jenkins' xunit plugin ships it):
 // testsuites? → testsuite+ → (properties?, testcase*, system-out?,
 // system-err?); testsuite needs name and tests (failures, errors, skipped
@@ -20,7 +20,7 @@ import (
 // and error carry message/type attributes and text; property needs name and
 // value. Unknown elements and attributes are errors, as with the XSD. The
 // counts must add up to the testcases.
-func validateJUnit(doc []byte) error {
+func ValidateJUnit(doc []byte) error {
 	dec := xml.NewDecoder(bytes.NewReader(doc))
 	var stack []string
 	type suiteCount struct{ tests, failures, errors, skipped, cases, f, e, s int }
