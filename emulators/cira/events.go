@@ -9,8 +9,10 @@ import (
 // Event is something a session reports to the party above it.
 type Event interface{ event() }
 
-// EventReady: the device side has forwarded every port; the server side has
-// seen the last forward it considers registration (port 5900).
+// EventReady: the device side has forwarded every port. (The server side
+// has no such event: its Conn.Ready closes once the device authenticated,
+// and EventPortBound{5900} is the "registration finished" signal stock
+// servers use.)
 type EventReady struct{}
 
 // EventPeerVersion carries the peer's PROTOCOL_VERSION (its reserved bytes may
