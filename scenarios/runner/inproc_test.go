@@ -55,7 +55,7 @@ var _ = Describe("inproc backend", func() {
 		Expect(ok).To(BeTrue())
 		Expect(path).To(HaveLen(2))
 		ab, ba := in.compose(path)
-		Expect(ab.Delay).To(Equal(21 * time.Millisecond), "a→net 20ms, net→b is b-net's b_to_a 1ms")
+		Expect(ab.Delay).To(Equal(21*time.Millisecond), "a→net 20ms, net→b is b-net's b_to_a 1ms")
 		Expect(ba.Delay).To(Equal(25 * time.Millisecond))
 		Expect(ab.RateBps).To(Equal(int64(10e6)))
 
