@@ -49,7 +49,9 @@ func startUpstream() *upstreamMPS {
 				return
 			}
 			c, err := cira.New(nc, cira.RoleServer, cira.Config{Server: &cira.ServerConfig{},
-				Verify: func(_ context.Context, r cira.EventAuthRequest) bool { return r.Username == "admin" && r.Password == "P@ssw0rd" },
+				Verify: func(_ context.Context, r cira.EventAuthRequest) bool {
+					return r.Username == "admin" && r.Password == "P@ssw0rd"
+				},
 				OnEvent: func(c *cira.Conn, ev cira.Event) {
 					switch e := ev.(type) {
 					case cira.EventPeerVersion:
@@ -289,7 +291,7 @@ var _ = Describe("Gateway", func() {
 		Eventually(func() map[string]control.DeviceOnline {
 			g, _ := e.reg.Gateway(e.gw.ID())
 			return g.Devices
-		}, "10s").Should(HaveKey(devUUID))
+		}, "10s").Should(HaveKeyWithValue(devUUID, HaveField("Ports", ContainElements(uint32(16992), uint32(16994), uint32(5900)))))
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		ch, err := e.ctl.OpenDeviceChannel(ctx, devUUID, 16992)
@@ -355,4 +357,3 @@ var _ = Describe("Stream targets", func() {
 		Expect(ok).To(BeFalse())
 	})
 })
-

@@ -21,7 +21,7 @@ type lanLogin struct {
 	caps     gwext.Capability // from the device's PROTOCOL_VERSION block
 	pairing  *pairing         // set for a pairing login
 	failover string           // device uuid for a failover login
-	ready    chan struct{}    // closed at EventReady (ports forwarded)
+	ready    chan struct{}    // closed when port 5900 is forwarded
 	once     sync.Once
 }
 
@@ -121,8 +121,12 @@ func (g *Gateway) lanEvent(c *cira.Conn, st *lanLogin, ev cira.Event, log interf
 			g.mu.Unlock()
 			go func() { defer g.wg.Done(); _ = c.Send(pv) }()
 		}
-	case cira.EventReady:
-		st.once.Do(func() { close(st.ready) })
+	case cira.EventPortBound:
+		// Port 5900 is the last of AMT's forwards: the "registration
+		// finished" signal stock servers use (reference §1.5).
+		if e.Port == 5900 {
+			st.once.Do(func() { close(st.ready) })
+		}
 	case cira.EventGlobalRequest:
 		go func() { _ = c.Reply(false) }() // the gateway's local MPS takes no extension requests
 	}
@@ -218,7 +222,8 @@ func (g *Gateway) attachFailover(c *cira.Conn, st *lanLogin, uuid string, log in
 	if old != nil {
 		old.Close() // a newer tunnel replaces the old one, as at an MPS
 	}
-	t := g.clk.NewTimer(5 * time.Second)
+	// A device that never forwards 5900 is reported after a short wait.
+	t := g.clk.NewTimer(3 * time.Second)
 	select {
 	case <-st.ready:
 	case <-t.C():
