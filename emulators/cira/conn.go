@@ -373,10 +373,28 @@ func (c *Conn) closing() <-chan struct{} {
 	return nil
 }
 
+// readBufPool holds the read buffers of busy tunnels. An idle tunnel waits
+// in Read with a small buffer and the framer holds nothing, so a server with
+// thousands of idle tunnels keeps no 4 KiB buffers per tunnel (the server's
+// ≤ 24 KiB-per-idle-tunnel goal, docs/server.md).
+var readBufPool = sync.Pool{New: func() any { b := make([]byte, 4096); return &b }}
+
+const smallRead = 512
+
 func (c *Conn) readLoop() {
 	defer c.wg.Done()
-	buf := make([]byte, 4096)
+	small := make([]byte, smallRead)
+	var big *[]byte
+	defer func() {
+		if big != nil {
+			readBufPool.Put(big)
+		}
+	}()
 	for {
+		buf := small
+		if big != nil {
+			buf = *big
+		}
 		_ = c.nc.SetReadDeadline(time.Now().Add(c.cfg.ReadTimeout))
 		n, err := c.nc.Read(buf)
 		if n > 0 {
@@ -384,6 +402,18 @@ func (c *Conn) readLoop() {
 				c.fail(ferr, true)
 				return
 			}
+		}
+		switch {
+		case n == len(buf) && big == nil:
+			big = readBufPool.Get().(*[]byte) // more is likely pending: read in bulk
+		case n < len(buf):
+			if big != nil {
+				readBufPool.Put(big)
+				big = nil
+			}
+			c.mu.Lock()
+			c.framer.Release()
+			c.mu.Unlock()
 		}
 		if err != nil {
 			c.mu.Lock()

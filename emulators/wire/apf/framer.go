@@ -103,6 +103,16 @@ func (f *Framer) Feed(p []byte) error {
 	return nil
 }
 
+// Release drops the buffer when every fed byte has been consumed, so an idle
+// stream holds no memory between reads (a CIRA server keeps thousands of idle
+// tunnels); the next Feed allocates again. Like Feed, it ends the validity of
+// the messages Next returned.
+func (f *Framer) Release() {
+	if f.r == len(f.buf) {
+		f.buf, f.r = nil, 0
+	}
+}
+
 // ExpectReply queues the REQUEST_SUCCESS layout that answers a global request
 // the session just sent (GlobalRequest.ReplyKind says which).
 func (f *Framer) ExpectReply(k ReplyKind) error {

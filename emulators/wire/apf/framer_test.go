@@ -227,3 +227,38 @@ var _ = Describe("Framer", func() {
 		Expect(err).NotTo(HaveOccurred())
 	})
 })
+
+var _ = Describe("Framer.Release", func() {
+	It("drops the buffer only when every fed byte was consumed, keeping a partial message", func() {
+		f := apf.NewFramer(apf.FramerOptions{})
+		b, msgs := stream(f)
+		// Feed all but the last 3 bytes, drain, release: the partial tail stays.
+		Expect(f.Feed(b[:len(b)-3])).To(Succeed())
+		var got []apf.Message
+		for {
+			m, err := f.Next()
+			Expect(err).NotTo(HaveOccurred())
+			if m == nil {
+				break
+			}
+			got = append(got, m)
+		}
+		f.Release()
+		Expect(f.Buffered()).To(BeNumerically(">", 0))
+		Expect(f.Feed(b[len(b)-3:])).To(Succeed())
+		m, err := f.Next()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(m).NotTo(BeNil())
+		got = append(got, m)
+		Expect(got).To(HaveLen(len(msgs)))
+		f.Release()
+		Expect(f.Buffered()).To(Equal(0))
+		// A framer that released its buffer works on.
+		ka := (&apf.KeepaliveRequest{Cookie: 7}).Append(nil)
+		Expect(f.Feed(ka)).To(Succeed())
+		m, err = f.Next()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(m).To(Equal(&apf.KeepaliveRequest{Cookie: 7}))
+		Expect(f.Consumed()).To(Equal(int64(len(b) + len(ka))))
+	})
+})
