@@ -197,3 +197,102 @@ var _ = Describe("Preamble and prologue", func() {
 		Expect(err).To(MatchError(ContainSubstring("canonical")))
 	})
 })
+
+// recordingRelay forwards one console socket to the gateway like the
+// server's relay (it reads the preamble to find the session) and keeps every
+// byte it carried.
+type recordingRelay struct {
+	ln  net.Listener
+	mu  sync.Mutex
+	buf bytes.Buffer
+	sid gwext.SessionID
+	wg  sync.WaitGroup
+}
+
+func (r *recordingRelay) Write(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.buf.Write(p)
+}
+
+func startRelay(gateway string) *recordingRelay {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	Expect(err).NotTo(HaveOccurred())
+	r := &recordingRelay{ln: ln}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		pre := make([]byte, p2p.PreambleLen)
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.ReadFull(c, pre); err != nil {
+			c.Close()
+			return
+		}
+		_ = c.SetReadDeadline(time.Time{})
+		r.mu.Lock()
+		r.sid, _ = p2p.DecodePreamble(pre)
+		r.buf.Write(pre)
+		r.mu.Unlock()
+		g, err := net.Dial("tcp", gateway)
+		if err != nil {
+			c.Close()
+			return
+		}
+		_, _ = g.Write(pre)
+		mux.Splice(c, recConn{g, r})
+	}()
+	DeferCleanup(func() { ln.Close(); r.wg.Wait() })
+	return r
+}
+
+// recConn records what the gateway side sends and receives.
+type recConn struct {
+	net.Conn
+	w io.Writer
+}
+
+func (c recConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	_, _ = c.w.Write(p[:n])
+	return n, err
+}
+
+func (c recConn) Write(p []byte) (int, error) {
+	_, _ = c.w.Write(p)
+	return c.Conn.Write(p)
+}
+
+var _ = Describe("Over a relay", func() {
+	It("carries the same Noise bytes: the relay learns the session id and sees no plaintext", func() {
+		f := newFixture()
+		r := startRelay(f.ln.Addr().String())
+		nc, err := net.Dial("tcp", r.ln.Addr().String())
+		Expect(err).NotTo(HaveOccurred())
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c, err := p2p.Dial(ctx, nc, p2p.DialConfig{Params: f.params, Static: f.consoleKey, GatewayKey: [32]byte(f.gwKey.Public)})
+		Expect(err).NotTo(HaveOccurred())
+		st, err := c.Open(ctx, "kvm")
+		Expect(err).NotTo(HaveOccurred())
+		msg := bytes.Repeat([]byte("RFB 003.008\nFRAME-STAMP-0042"), 1000)
+		go func() { _, _ = st.Write(msg) }()
+		got := make([]byte, len(msg))
+		_ = st.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, err = io.ReadFull(st, got)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(got).To(Equal(msg))
+		c.Close()
+		<-c.Done()
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		Expect(r.sid).To(Equal(f.params.Session))
+		Expect(r.buf.Len()).To(BeNumerically(">", 2*len(msg)))
+		Expect(bytes.Contains(r.buf.Bytes(), []byte("RFB 003.008"))).To(BeFalse())
+		Expect(bytes.Contains(r.buf.Bytes(), []byte("FRAME-STAMP"))).To(BeFalse())
+		Expect(bytes.Contains(r.buf.Bytes(), []byte("kvm"))).To(BeFalse())
+	})
+})
