@@ -80,6 +80,10 @@ type ServerFigures struct {
 	// idle tunnels' keep-alives cost.
 	CPUHoldSeconds float64 `json:"cpu_hold_seconds"`
 	CorePercent    float64 `json:"core_percent_hold"`
+	// GCCyclesHold is how many garbage collections a Go server (oobtb's)
+	// ran during the hold, from its /metrics: each one marks the whole
+	// live heap, so one more or less moves the hold's CPU noticeably.
+	GCCyclesHold *int `json:"gc_cycles_hold,omitempty"`
 	// CPURampSeconds is the server's CPU time during the ramp, and
 	// AcceptsPerCoreSecond the tunnels it brought up per second of that:
 	// the accept rate one dedicated core would sustain, whatever else
@@ -191,6 +195,9 @@ func (r *Result) WriteSummary(w io.Writer) {
 			s.PID, s.RSSBeforeKiB, s.RSSAfterKiB, s.KiBPerConn, r.Anchor.KiBPerConn, r.Goals.KiBPerConnMax)
 		fmt.Fprintf(w, "server CPU: %.2f s in the hold = %.2f %% of one core for %d idle tunnels (anchor %.1f %% at %d, goal ≤ %.0f %% at 19,000)\n",
 			s.CPUHoldSeconds, s.CorePercent, r.AliveEnd, r.Anchor.CorePercent, r.Anchor.Conns, r.Goals.CorePercentMax)
+		if s.GCCyclesHold != nil {
+			fmt.Fprintf(w, "server garbage collections during the hold: %d\n", *s.GCCyclesHold)
+		}
 	}
 	if s := r.Server; s != nil && s.CPURampSeconds > 0 {
 		fmt.Fprintf(w, "server CPU in the ramp: %.2f s = %.0f accepts per server core-second\n", s.CPURampSeconds, s.AcceptsPerCoreSecond)

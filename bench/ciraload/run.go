@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -133,7 +134,11 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 
 	// Hold, measuring the server's CPU over exactly the idle period.
 	var cpu0 time.Duration
+	gc0, gcKnown := -1.0, false
 	if srv != nil {
+		if c.APIURL != "" {
+			gc0, gcKnown = scrapeMetric(ctx, c.APIURL, c.APIToken, "go_gc_duration_seconds_count")
+		}
 		if cpu0, err = ProcCPU(c.ServerPID); err != nil {
 			return res, err
 		}
@@ -155,6 +160,12 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 			return res, err
 		}
 		srv.CPUHoldSeconds = (cpu1 - cpu0).Seconds()
+		if gcKnown {
+			if gc1, ok := scrapeMetric(ctx, c.APIURL, c.APIToken, "go_gc_duration_seconds_count"); ok {
+				n := int(gc1 - gc0)
+				srv.GCCyclesHold = &n
+			}
+		}
 		if res.HoldSeconds > 0 {
 			srv.CorePercent = srv.CPUHoldSeconds / res.HoldSeconds * 100
 		}
@@ -271,6 +282,37 @@ func checkAPI(ctx context.Context, base, token, when string) APICheck {
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	a.Status = resp.StatusCode
 	return a
+}
+
+// scrapeMetric reads one unlabelled sample from a Prometheus /metrics page.
+func scrapeMetric(ctx context.Context, base, token, name string) (float64, bool) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(base, "/")+"/metrics", nil)
+	if err != nil {
+		return 0, false
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, false
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, false
+	}
+	sc := bufio.NewScanner(io.LimitReader(resp.Body, 8<<20))
+	sc.Buffer(make([]byte, 64<<10), 64<<10)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return f, err == nil
+		}
+	}
+	return 0, false
 }
 
 func countLogLines(path string, needles ...string) int {

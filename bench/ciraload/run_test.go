@@ -76,6 +76,7 @@ var _ = Describe("Run", func() {
 		Expect(res.HoldSeconds).To(BeNumerically(">=", 1))
 		Expect(res.Server).NotTo(BeNil())
 		Expect(res.Server.RSSAfterKiB).To(BeNumerically(">", 0))
+		Expect(res.Server.GCCyclesHold).NotTo(BeNil(), "read from the server's /metrics")
 		Expect(res.API).To(HaveLen(2))
 		for _, a := range res.API {
 			Expect(a.Status).To(Equal(200), a.Err)
