@@ -26,16 +26,21 @@ type peer struct {
 	heartbeat time.Duration
 	log       *slog.Logger
 
-	mu      sync.Mutex
-	nextID  uint64
-	pending map[uint64]chan Envelope
-	handle  handlerFunc
-	ready   chan struct{} // closed once handle may be used
+	mu       sync.Mutex
+	nextID   uint64
+	pending  map[uint64]chan Envelope
+	inflight int
+	handle   handlerFunc
+	ready    chan struct{} // closed once handle may be used
 
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
+
+// MaxInflight bounds the peer's requests being served at once; more are
+// answered "denied" at once.
+const MaxInflight = 64
 
 // MaxMessage bounds one JSON message.
 const MaxMessage = MaxFrame - mux.HeaderLen
@@ -102,12 +107,29 @@ func (p *peer) onMessage(b []byte) {
 		go p.sess.Close()
 		return
 	}
+	p.mu.Lock()
+	busy := p.inflight >= MaxInflight
+	if !busy {
+		p.inflight++
+	}
+	p.mu.Unlock()
+	if busy {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			p.reply(env.ID, nil, Errf(CodeDenied, "more than %d requests in flight", MaxInflight))
+		}()
+		return
+	}
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
 		select {
 		case <-p.ready:
 		case <-p.ctx.Done():
+			p.mu.Lock()
+			p.inflight--
+			p.mu.Unlock()
 			return
 		}
 		p.mu.Lock()
@@ -117,6 +139,9 @@ func (p *peer) onMessage(b []byte) {
 		defer cancel()
 		out, err := h(ctx, env.Type, env.Body)
 		p.reply(env.ID, out, err)
+		p.mu.Lock()
+		p.inflight--
+		p.mu.Unlock()
 	}()
 }
 

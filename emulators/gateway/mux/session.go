@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/oobtb/oobtb/sim/clock"
@@ -89,6 +90,8 @@ type Session struct {
 	wg   sync.WaitGroup
 	done chan struct{}
 	ka   clock.Timer
+
+	pongBusy atomic.Bool
 
 	// counters
 	bytesIn, bytesOut uint64
@@ -268,8 +271,18 @@ func (s *Session) handle(f Frame) error {
 		}
 		return nil
 	case FramePing:
+		// One pong in flight at a time: a ping flood cannot pile up
+		// writers; a peer that pings faster than we answer gets fewer pongs.
+		if !s.pongBusy.CompareAndSwap(false, true) {
+			return nil
+		}
 		pong := append([]byte(nil), f.Payload...)
-		go func() { _ = s.write(Frame{Type: FramePong, Payload: pong}) }()
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer s.pongBusy.Store(false)
+			_ = s.write(Frame{Type: FramePong, Payload: pong})
+		}()
 		return nil
 	case FramePong:
 		return nil
@@ -325,7 +338,11 @@ func (s *Session) handleOpen(f Frame) error {
 		if s.cfg.HandleOpen != nil {
 			reason = fmt.Sprintf("too many streams (limit %d)", s.cfg.MaxStreams)
 		}
-		go func() { _ = s.write(Frame{Type: FrameOpenFail, Stream: f.Stream, Payload: []byte(reason)}) }()
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			_ = s.write(Frame{Type: FrameOpenFail, Stream: f.Stream, Payload: []byte(reason)})
+		}()
 		return nil
 	}
 	st := newStream(s, f.Stream, target)
