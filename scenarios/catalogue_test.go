@@ -43,7 +43,7 @@ var _ = Describe("catalogue", func() {
 						if err != nil {
 							Skip(err.Error())
 						}
-						rc := runner.RunCase(context.Background(), c, runner.Options{Backend: b, Progress: GinkgoWriter})
+						rc := runner.RunCase(context.Background(), c, runner.Options{Backend: b, Progress: GinkgoWriter, Verbose: true})
 						Expect(rc.Status).To(Equal(reports.Passed), "%s\n%s", rc.Message, rc.Log)
 						for _, a := range rc.Assertions {
 							Expect(a.Status).To(Equal(reports.Passed), "%s: expected %s, got %s", a.Summary, a.Expected, a.Actual)

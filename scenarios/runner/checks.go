@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/oobtb/oobtb/reports"
@@ -197,6 +198,16 @@ func (c *caseRun) metricNames() []string {
 // sockets before the case.
 type state struct {
 	sockets int
+}
+
+// cpuSeconds is the process's user plus system CPU time (every party of a
+// case runs in this process, so this is the case's CPU), −1 if unknown.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return -1
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
 func snapshot() state { return state{sockets: countSockets()} }

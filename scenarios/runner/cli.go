@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -73,10 +72,7 @@ func Main(ctx context.Context, out io.Writer, c CLI) (int, *reports.Run, error) 
 		}
 		return ExitInvalid, nil, err
 	}
-	o := Options{Backend: be, Seed: c.Seed, Progress: out, TTY: IsTerminal(out), Available: c.Available}
-	if c.Verbose {
-		o.LogLevel = slog.LevelInfo
-	}
+	o := Options{Backend: be, Seed: c.Seed, Progress: out, TTY: IsTerminal(out), Available: c.Available, Verbose: c.Verbose}
 	r := Run(ctx, cases, o)
 	fmt.Fprintln(out)
 	if err := reports.WriteTable(out, r); err != nil {

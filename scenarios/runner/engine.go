@@ -33,8 +33,9 @@ type Options struct {
 	// ("gateway", "pairing"); scenarios requiring others end with an
 	// environment error.
 	Available []string
-	// LogLevel of the parties' logs kept for failure reports (default warn).
-	LogLevel slog.Level
+	// Verbose keeps the parties' info-level logs for failure reports (warn
+	// and above otherwise).
+	Verbose bool
 }
 
 // Available is what this build provides for scenarios' requires lists.
@@ -45,9 +46,6 @@ var Available = []string{}
 func Run(ctx context.Context, cases []*spec.Scenario, o Options) *reports.Run {
 	if o.Backend == nil {
 		o.Backend, _ = NewBackend(BackendInproc)
-	}
-	if o.LogLevel == 0 {
-		o.LogLevel = slog.LevelWarn
 	}
 	if o.Available == nil {
 		o.Available = Available
@@ -63,6 +61,13 @@ func Run(ctx context.Context, cases []*spec.Scenario, o Options) *reports.Run {
 	r.Seconds = time.Since(t0).Seconds()
 	r.Tally()
 	return r
+}
+
+func logLevel(verbose bool) slog.Level {
+	if verbose {
+		return slog.LevelInfo
+	}
+	return slog.LevelWarn
 }
 
 // caseRun is the state of one running case.
@@ -129,7 +134,7 @@ func RunCase(ctx context.Context, s *spec.Scenario, o Options) (rc reports.Case)
 	defer func() { rc.Seconds = time.Since(t0).Seconds() }()
 	logs := newRing(200)
 	c := &caseRun{s: s, o: o, seed: seed, logs: logs,
-		logger:  slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: o.LogLevel})),
+		logger:  slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: logLevel(o.Verbose)})),
 		prog:    &progress{w: o.Progress, tty: o.TTY, name: rc.Name, total: len(s.Timeline)},
 		parties: map[string]party{}, servers: map[string]*serverParty{}, fleets: map[string]*fleetParty{},
 		consoles: map[string]*consoleParty{}, sessions: map[string]*session{}, metrics: map[string]float64{}}
@@ -167,6 +172,7 @@ func RunCase(ctx context.Context, s *spec.Scenario, o Options) (rc reports.Case)
 		}
 	}
 	base := snapshot()
+	cpu0 := cpuSeconds()
 	defer func() {
 		if p := recover(); p != nil {
 			fail(reports.Failed, fmt.Sprintf("runner panic: %v", p))
@@ -237,6 +243,9 @@ func RunCase(ctx context.Context, s *spec.Scenario, o Options) (rc reports.Case)
 				c.checkLeftovers(a, &rc.Assertions[i], base)
 			}
 		}
+	}
+	if cpu := cpuSeconds(); cpu >= 0 && cpu0 >= 0 {
+		c.setMetric("process.cpu_s", cpu-cpu0)
 	}
 	c.mu.Lock()
 	for k, v := range c.metrics {

@@ -64,6 +64,11 @@ func (c *caseRun) runStep(ctx context.Context, i int, st *spec.Step) error {
 		if ss == nil || ss.client() == nil {
 			return fmt.Errorf("expected an established KVM session %q to type into; it is not open", st.Session)
 		}
+		select {
+		case <-ss.done:
+			return fmt.Errorf("expected the background KVM session %q to be running; it has ended (its duration is over or the stream closed: %v)", st.Session, ss.runError())
+		default:
+		}
 		if err := ss.client().Type(sctx, st.Text); err != nil {
 			return fmt.Errorf("typing %q: %w", st.Text, err)
 		}
