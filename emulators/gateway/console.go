@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/oobtb/oobtb/emulators/cira"
 	"github.com/oobtb/oobtb/emulators/gateway/control"
@@ -28,6 +29,7 @@ func StreamPort(target string) (uint32, bool) {
 }
 
 func (g *Gateway) serveWAN(ctx context.Context, ln net.Listener) {
+	var active atomic.Int64
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
@@ -36,9 +38,16 @@ func (g *Gateway) serveWAN(ctx context.Context, ln net.Listener) {
 			}
 			return
 		}
+		if n := active.Add(1); n > int64(g.cfg.MaxConsoleConns) {
+			active.Add(-1)
+			g.log.Warn("console listener at its connection limit; closing a new connection", "limit", g.cfg.MaxConsoleConns, "remote", nc.RemoteAddr())
+			nc.Close()
+			continue
+		}
 		g.wg.Add(1)
 		go func() {
 			defer g.wg.Done()
+			defer active.Add(-1)
 			g.consoleConn(ctx, nc)
 		}()
 	}

@@ -86,6 +86,10 @@ type Config struct {
 	HandshakeTimeout time.Duration
 	// MaxSessions bounds the pairing table; 0 → 1024.
 	MaxSessions int
+	// MaxLANConns and MaxConsoleConns bound connections being served at
+	// once on each listener (more are closed at accept); 0 → 1024 and 256.
+	MaxLANConns     int
+	MaxConsoleConns int
 }
 
 // Status is a snapshot of the gateway.
@@ -154,6 +158,12 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	if cfg.MaxSessions <= 0 {
 		cfg.MaxSessions = 1024
+	}
+	if cfg.MaxLANConns <= 0 {
+		cfg.MaxLANConns = 1024
+	}
+	if cfg.MaxConsoleConns <= 0 {
+		cfg.MaxConsoleConns = 256
 	}
 	host, _, err := net.SplitHostPort(cfg.Server)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/oobtb/oobtb/emulators/cira"
@@ -26,6 +27,7 @@ type lanLogin struct {
 }
 
 func (g *Gateway) serveLAN(ctx context.Context, ln net.Listener) {
+	var active atomic.Int64
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
@@ -34,9 +36,16 @@ func (g *Gateway) serveLAN(ctx context.Context, ln net.Listener) {
 			}
 			return
 		}
+		if n := active.Add(1); n > int64(g.cfg.MaxLANConns) {
+			active.Add(-1)
+			g.log.Warn("local MPS at its connection limit; closing a new connection", "limit", g.cfg.MaxLANConns, "remote", nc.RemoteAddr())
+			nc.Close()
+			continue
+		}
 		g.wg.Add(1)
 		go func() {
 			defer g.wg.Done()
+			defer active.Add(-1)
 			g.lanConn(ctx, nc)
 		}()
 	}

@@ -290,6 +290,9 @@ var _ = Describe("Over a relay", func() {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		Expect(r.sid).To(Equal(f.params.Session))
+		// After the preamble: message 1 then message 2, 48 bytes each.
+		Expect(r.buf.Bytes()[22:24]).To(Equal([]byte{0x00, 0x30}))
+		Expect(r.buf.Bytes()[72:74]).To(Equal([]byte{0x00, 0x30}))
 		Expect(r.buf.Len()).To(BeNumerically(">", 2*len(msg)))
 		Expect(bytes.Contains(r.buf.Bytes(), []byte("RFB 003.008"))).To(BeFalse())
 		Expect(bytes.Contains(r.buf.Bytes(), []byte("FRAME-STAMP"))).To(BeFalse())
