@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"bytes"
 	"context"
+	"io"
 	"crypto/tls"
 	"net"
 	"net/netip"
@@ -24,6 +25,7 @@ import (
 	"github.com/oobtb/oobtb/emulators/vmc"
 	"github.com/oobtb/oobtb/emulators/vmc/host"
 	"github.com/oobtb/oobtb/emulators/vmc/policy"
+	"github.com/oobtb/oobtb/emulators/vmc/services"
 	"github.com/oobtb/oobtb/emulators/wire/gwext"
 )
 
@@ -183,6 +185,46 @@ var _ = Describe("Gateway", func() {
 		st, err = c.Open(ctx, "wsman")
 		Expect(err).To(MatchError(ContainSubstring("port 16992")))
 		Eventually(e.reg.Events, "5s").Should(ContainElement(HaveField("Event", control.EventConsoleConnected)))
+	})
+
+	It("lets a console start a KVM redirection session with the vMC's real redirection service through the gateway", func() {
+		e := newEnv()
+		up := startUpstream()
+		sid, tok := newSession()
+		Expect(e.expectDevice(sid, tok, devUUID, time.Now().Add(time.Minute))).To(Succeed())
+		h, err := host.New(host.Config{Identity: host.Identity{UUID: devUUID, Hostname: "pc1"}, Settings: host.DefaultSettings()})
+		Expect(err).NotTo(HaveOccurred())
+		defer h.Close()
+		cfg := policy.DefaultRPS("127.0.0.1", "admin", "P@ssw0rd", "outside.example")
+		cfg.MPS[0].Port = tokenHexPort(up.ln.Addr()).Port()
+		d, err := vmc.New(vmc.Config{Host: h, Policy: cfg, RootCAs: ca.Pool(), Seed: 1, Services: services.For(h)})
+		Expect(err).NotTo(HaveOccurred())
+		d.Start()
+		defer d.Stop()
+		Eventually(up.ready, "10s").ShouldNot(BeNil())
+		ep, _ := gwext.Endpoint(tokenHexPort(e.gw.LANMPSAddr()))
+		req, _ := gwext.GatewayConnect{Gateway: []gwext.Identifier{ep}, Key: e.gw.PublicKey(), SessionID: sid,
+			Expiry: time.Now().Add(time.Minute), Token: tok}.Request()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		ok, err := up.ready().Request(ctx, req)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(ok).To(BeTrue())
+		Eventually(func() int { return e.gw.Status().PairedDevices }, "10s").Should(Equal(1))
+
+		ck, _ := p2p.GenerateKey()
+		Expect(e.expectConsole(sid, "console-a", [32]byte(ck.Public), time.Now().Add(time.Minute))).To(Succeed())
+		c, err := e.console(p2p.Params{Session: sid, GatewayID: e.gw.ID(), DeviceUUID: devUUID, ConsoleID: "console-a"}, ck, e.gw.PublicKey())
+		Expect(err).NotTo(HaveOccurred())
+		st, err := c.Open(ctx, "kvm")
+		Expect(err).NotTo(HaveOccurred())
+		_, err = st.Write([]byte{0x10, 0x01, 0x00, 0x00, 'K', 'V', 'M', 'R'})
+		Expect(err).NotTo(HaveOccurred())
+		reply := make([]byte, 13)
+		_ = st.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, err = io.ReadFull(st, reply)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(reply[:2]).To(Equal([]byte{0x11, 0x00})) // StartRedirectionSessionReply, success
 	})
 
 	It("refuses wrong, reused and expired pairing tokens and unknown sessions with a logged reason", func() {
