@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/oobtb/oobtb/emulators/gateway/control"
 	"github.com/oobtb/oobtb/emulators/gateway/p2p"
 	"github.com/oobtb/oobtb/emulators/wire/apf"
+	"github.com/oobtb/oobtb/emulators/wire/gwext"
 )
 
 // commands serves the server's control commands.
@@ -157,6 +159,41 @@ func (c *commands) OpenDeviceChannel(ctx context.Context, uuid string, port uint
 		g.metrics.relayBytes.WithLabelValues("to_device").Add(float64(out))
 	}}, nil
 }
+
+func (c *commands) AcceptRelay(ctx context.Context, sid gwext.SessionID) (net.Conn, error) {
+	g := (*Gateway)(c)
+	if _, err := g.expectation(sid); err != nil {
+		return nil, err // refused before any byte flows: the server's relay reports it
+	}
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		return nil, errors.New("gateway closing")
+	}
+	g.wg.Add(1)
+	rctx := g.runCtx
+	g.mu.Unlock()
+	a, b := net.Pipe()
+	go func() {
+		defer g.wg.Done()
+		g.consoleConn(rctx, relayConn{Conn: b, sid: sid})
+	}()
+	g.log.Info("relayed console arriving over the control channel", "session", sid.String())
+	return a, nil
+}
+
+// relayConn names a relayed console in logs and APF originator fields.
+type relayConn struct {
+	net.Conn
+	sid gwext.SessionID
+}
+
+func (r relayConn) RemoteAddr() net.Addr { return relayAddr(r.sid.String()) }
+
+type relayAddr string
+
+func (a relayAddr) Network() string { return "oobtb-relay" }
+func (a relayAddr) String() string  { return "relay/" + string(a) }
 
 // countConn counts bytes read and written and reports them once on Close.
 type countConn struct {

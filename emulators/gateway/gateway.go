@@ -129,6 +129,7 @@ type Gateway struct {
 	mdns       *dnssd.Responder
 	sweepT     clock.Timer
 	cancel     context.CancelFunc
+	runCtx     context.Context // cancelled by Close
 	wg         sync.WaitGroup
 	serverHost string
 }
@@ -369,6 +370,7 @@ func (g *Gateway) Start(ctx context.Context) error {
 	g.mu.Lock()
 	g.ctl = ctl
 	g.cancel = cancel
+	g.runCtx = rctx
 	g.sweepT = g.clk.AfterFunc(30*time.Second, g.sweepTick)
 	g.mu.Unlock()
 	g.wg.Add(3)

@@ -3,8 +3,8 @@ package gateway_test
 import (
 	"bytes"
 	"context"
-	"io"
 	"crypto/tls"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -299,6 +299,35 @@ var _ = Describe("Gateway", func() {
 		p2.Session = s2
 		_, err = e.console(p2, ck, e.gw.PublicKey())
 		Expect(err).To(MatchError(ContainSubstring("session expired")))
+	})
+
+	It("accepts a console relayed by the server over the control channel, with the same Noise bytes", func() {
+		e := newEnv()
+		sid, tok := newSession()
+		Expect(e.expectDevice(sid, tok, devUUID, time.Now().Add(time.Minute))).To(Succeed())
+		_, err := e.rawDevice(devUUID, sid.Username(), tok.Password(), 0)
+		Expect(err).NotTo(HaveOccurred())
+		ck, _ := p2p.GenerateKey()
+		Expect(e.expectConsole(sid, "console-a", [32]byte(ck.Public), time.Now().Add(time.Minute))).To(Succeed())
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		// The server's relay splices a console socket to this stream; here
+		// the console runs directly on it.
+		relayed, err := e.ctl.OpenRelay(ctx, sid)
+		Expect(err).NotTo(HaveOccurred())
+		c, err := p2p.Dial(ctx, relayed, p2p.DialConfig{Params: p2p.Params{Session: sid, GatewayID: e.gw.ID(),
+			DeviceUUID: devUUID, ConsoleID: "console-a"}, Static: ck, GatewayKey: e.gw.PublicKey()})
+		Expect(err).NotTo(HaveOccurred())
+		defer func() { c.Close(); <-c.Done() }()
+		st, err := c.Open(ctx, "kvm")
+		Expect(err).NotTo(HaveOccurred())
+		roundTrip(st, bytes.Repeat([]byte("relayed KVM bytes "), 10000))
+		Eventually(e.reg.Events, "5s").Should(ContainElement(HaveField("Event", control.EventConsoleConnected)))
+		_, err = e.ctl.OpenRelay(ctx, sid)
+		Expect(err).To(MatchError(ContainSubstring("replay")))
+		unknown, _ := newSession()
+		_, err = e.ctl.OpenRelay(ctx, unknown)
+		Expect(err).To(MatchError(ContainSubstring("unknown session")))
 	})
 
 	It("cancels a session: its console and device are closed and new logins refused", func() {

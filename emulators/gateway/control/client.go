@@ -9,12 +9,14 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/oobtb/oobtb/emulators/backoff"
 	"github.com/oobtb/oobtb/emulators/gateway/mux"
 	"github.com/oobtb/oobtb/emulators/netx"
+	"github.com/oobtb/oobtb/emulators/wire/gwext"
 	"github.com/oobtb/oobtb/sim/clock"
 )
 
@@ -31,6 +33,10 @@ type GatewayHandler interface {
 	CancelSession(ctx context.Context, c CancelSession) error
 	// OpenDeviceChannel opens a channel to a failover device's port.
 	OpenDeviceChannel(ctx context.Context, uuid string, port uint32) (net.Conn, error)
+	// AcceptRelay takes a relayed console for a session: the returned conn
+	// is spliced to the server's stream, whose bytes are exactly what the
+	// console sends (console-gateway.md).
+	AcceptRelay(ctx context.Context, sid gwext.SessionID) (net.Conn, error)
 }
 
 // ClientConfig configures the gateway's side.
@@ -371,6 +377,13 @@ func (c *Client) handle(ctx context.Context, typ string, body json.RawMessage) (
 }
 
 func (c *Client) openStream(ctx context.Context, target string) (net.Conn, error) {
+	if strings.HasPrefix(target, "relay/") {
+		sid, err := ParseRelayTarget(target)
+		if err != nil {
+			return nil, err
+		}
+		return c.cfg.Handler.AcceptRelay(ctx, sid)
+	}
 	uuid, port, err := ParseDeviceTarget(target)
 	if err != nil {
 		return nil, err

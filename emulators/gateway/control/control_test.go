@@ -90,6 +90,15 @@ func (h *handler) OpenDeviceChannel(_ context.Context, uuid string, port uint32)
 	return a, nil
 }
 
+func (h *handler) AcceptRelay(_ context.Context, sid gwext.SessionID) (net.Conn, error) {
+	if sid != (gwext.SessionID{7}) {
+		return nil, errors.New("unknown session (no expect-console)")
+	}
+	a, b := net.Pipe()
+	go func() { _, _ = io.Copy(b, b); b.Close() }()
+	return a, nil
+}
+
 func registration() control.Registration {
 	ep, _ := gwext.UDI("GW-0001")
 	return control.Registration{Key: "0700000000000000000000000000000000000000000000000000000000000000",
@@ -242,6 +251,16 @@ var _ = Describe("Control channel", func() {
 		ch.Close()
 		_, err = gw.OpenDeviceChannel(ctx, "12345678-9abc-def0-1122-334455667788", 16994)
 		Expect(err).To(MatchError(ContainSubstring("device not connected")))
+
+		rl, err := gw.OpenRelay(ctx, gwext.SessionID{7})
+		Expect(err).NotTo(HaveOccurred())
+		_, _ = rl.Write([]byte("OOBK"))
+		_ = rl.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, err = io.ReadFull(rl, buf[:4])
+		Expect(err).NotTo(HaveOccurred())
+		rl.Close()
+		_, err = gw.OpenRelay(ctx, gwext.SessionID{8})
+		Expect(err).To(MatchError(ContainSubstring("unknown session")))
 	})
 })
 

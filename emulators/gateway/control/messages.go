@@ -270,6 +270,23 @@ func Unix(s int64) time.Time { return time.Unix(s, 0) }
 // device's port through the gateway.
 func DeviceTarget(uuid string, port uint32) string { return fmt.Sprintf("device/%s/%d", uuid, port) }
 
+// RelayTarget is the mux target a server opens to carry a relayed
+// console's bytes (preamble, Noise handshake, records) to the gateway.
+func RelayTarget(sid gwext.SessionID) string { return "relay/" + sid.String() }
+
+// ParseRelayTarget parses a relay target.
+func ParseRelayTarget(t string) (gwext.SessionID, error) {
+	rest, ok := strings.CutPrefix(t, "relay/")
+	if !ok {
+		return gwext.SessionID{}, fmt.Errorf("target %q: want relay/<32 hex digits>", t)
+	}
+	sid, err := ParseSession(rest)
+	if err != nil {
+		return sid, fmt.Errorf("target %q: want relay/<32 hex digits>", t)
+	}
+	return sid, nil
+}
+
 // ParseDeviceTarget splits a device target.
 func ParseDeviceTarget(t string) (uuid string, port uint32, err error) {
 	rest, ok := strings.CutPrefix(t, "device/")

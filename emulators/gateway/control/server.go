@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/oobtb/oobtb/emulators/gateway/mux"
+	"github.com/oobtb/oobtb/emulators/wire/gwext"
 	"github.com/oobtb/oobtb/sim/clock"
 )
 
@@ -165,6 +166,13 @@ func (g *Gateway) CancelSession(ctx context.Context, c CancelSession) error {
 // gateway (which opens an APF channel to it); the result is a net.Conn.
 func (g *Gateway) OpenDeviceChannel(ctx context.Context, uuid string, port uint32) (net.Conn, error) {
 	return g.p.sess.Open(ctx, DeviceTarget(uuid, port))
+}
+
+// OpenRelay opens a stream that carries a relayed console's bytes to the
+// gateway for session sid; the server's relay splices the console socket
+// (from its first byte, the preamble) to it and sees only ciphertext.
+func (g *Gateway) OpenRelay(ctx context.Context, sid gwext.SessionID) (net.Conn, error) {
+	return g.p.sess.Open(ctx, RelayTarget(sid))
 }
 
 // ServeConn runs one gateway connection (nc already TLS) until it ends.
