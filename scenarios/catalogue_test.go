@@ -3,6 +3,7 @@ package scenarios_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -36,6 +37,9 @@ var _ = Describe("catalogue", func() {
 				for _, c := range cases {
 					labels := append([]string{}, c.Labels...)
 					It(c.CaseName(), Label(labels...), func() {
+						if slices.Contains(c.Labels, "slow") && !slowWanted() {
+							Skip("slow case: run with -ginkgo.label-filter=slow (or any filter naming it) or OOBTB_SLOW=1")
+						}
 						if missing := missingRequirements(c); len(missing) > 0 {
 							Skip(fmt.Sprintf("%s needs %s, which this build does not have yet", c.CaseName(), strings.Join(missing, " and ")))
 						}
@@ -59,6 +63,12 @@ var _ = Describe("catalogue", func() {
 		})
 	}
 })
+
+// slowWanted: slow cases run only when asked for, so a plain
+// `go test ./...` stays quick.
+func slowWanted() bool {
+	return os.Getenv("OOBTB_SLOW") == "1" || strings.Contains(GinkgoLabelFilter(), "slow") && !strings.Contains(GinkgoLabelFilter(), "!slow")
+}
 
 func missingRequirements(s *spec.Scenario) []string {
 	var out []string
