@@ -304,13 +304,12 @@ func (s *Session) handle(f Frame) error {
 	case FrameOpenFail:
 		return st.opened(&OpenError{Target: st.target, Reason: string(f.Payload)})
 	case FrameData:
-		if err := st.deliver(f.Payload); err != nil {
-			return err
-		}
+		// Counted before the bytes become readable, so a reader that saw
+		// them also sees them counted.
 		s.mu.Lock()
 		s.bytesIn += uint64(len(f.Payload))
 		s.mu.Unlock()
-		return nil
+		return st.deliver(f.Payload)
 	case FrameWindow:
 		return st.credit(binary.BigEndian.Uint32(f.Payload))
 	case FrameClose:

@@ -244,12 +244,13 @@ func (st *Stream) Write(p []byte) (int, error) {
 		n := min(len(p), st.s.MaxData(), int(min(st.sendCred, uint64(InitialWindow))))
 		st.sendCred -= uint64(n)
 		st.mu.Unlock()
-		if err := st.s.write(Frame{Type: FrameData, Stream: st.id, Payload: p[:n]}); err != nil {
-			return total, err
-		}
+		// Counted before sending, so the peer's answer is never seen first.
 		st.s.mu.Lock()
 		st.s.bytesOut += uint64(n)
 		st.s.mu.Unlock()
+		if err := st.s.write(Frame{Type: FrameData, Stream: st.id, Payload: p[:n]}); err != nil {
+			return total, err
+		}
 		total += n
 		p = p[n:]
 	}
