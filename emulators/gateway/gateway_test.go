@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,6 +28,7 @@ import (
 	"github.com/oobtb/oobtb/emulators/vmc/policy"
 	"github.com/oobtb/oobtb/emulators/vmc/services"
 	"github.com/oobtb/oobtb/emulators/wire/gwext"
+	"github.com/oobtb/oobtb/sim/clock"
 )
 
 // upstreamMPS stands in for the server's CIRA listener: it admits the vMC,
@@ -328,6 +330,25 @@ var _ = Describe("Gateway", func() {
 		unknown, _ := newSession()
 		_, err = e.ctl.OpenRelay(ctx, unknown)
 		Expect(err).To(MatchError(ContainSubstring("unknown session")))
+	})
+
+	It("forgets pairings once every expiry has passed and nothing is connected", func() {
+		clk := clock.NewManual(time.Now())
+		e := newEnvWith(clk)
+		sid, tok := newSession()
+		Expect(e.expectDevice(sid, tok, devUUID, clk.Now().Add(time.Minute))).To(Succeed())
+		ck, _ := p2p.GenerateKey()
+		Expect(e.expectConsole(sid, "console-a", [32]byte(ck.Public), clk.Now().Add(2*time.Minute))).To(Succeed())
+		Expect(e.gw.Status().Sessions).To(Equal(1))
+		clk.Advance(90 * time.Second)
+		Expect(e.gw.Status().Sessions).To(Equal(1)) // the console may still come
+		clk.Advance(90 * time.Second)
+		Expect(e.gw.Status().Sessions).To(Equal(0))
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		err := e.ctl.ExpectDevice(ctx, control.ExpectDevice{Session: sid.String(), DeviceUUID: devUUID,
+			TokenSHA256: strings.Repeat("ab", 32), Expiry: clk.Now().Add(-time.Second).Unix()})
+		Expect(err).To(MatchError(ContainSubstring(control.CodeExpired)))
 	})
 
 	It("cancels a session: its console and device are closed and new logins refused", func() {

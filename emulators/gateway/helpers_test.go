@@ -26,6 +26,7 @@ import (
 	"github.com/oobtb/oobtb/emulators/pki"
 	"github.com/oobtb/oobtb/emulators/wire/apf"
 	"github.com/oobtb/oobtb/emulators/wire/gwext"
+	"github.com/oobtb/oobtb/sim/clock"
 )
 
 const devUUID = "12345678-9abc-def0-1122-334455667788"
@@ -74,7 +75,10 @@ func (l *logBuffer) String() string {
 	return string(l.b)
 }
 
-func newEnv() *env {
+func newEnv() *env { return newEnvWith(nil) }
+
+// newEnvWith runs the gateway on clk (nil: the wall clock).
+func newEnvWith(clk clock.Clock) *env {
 	e := &env{reg: control.NewMemRegistry("enrol-1"), logs: &logBuffer{}}
 	var err error
 	e.ln, err = tls.Listen("tcp", "127.0.0.1:0", pki.ServerTLSConfig(loopbackCert()))
@@ -85,7 +89,7 @@ func newEnv() *env {
 	go func() { defer e.wg.Done(); _ = e.h.Serve(e.ln) }()
 	cert := loopbackCert()
 	mac, _ := net.ParseMAC("02:00:5e:10:00:01")
-	e.gw, err = gateway.New(gateway.Config{
+	e.gw, err = gateway.New(gateway.Config{Clock: clk,
 		Logger:  slog.New(slog.NewTextHandler(io.MultiWriter(e.logs, GinkgoWriter), &slog.HandlerOptions{Level: slog.LevelDebug})),
 		DataDir: GinkgoT().TempDir(), Server: e.ln.Addr().String(), ServerCAs: ca.Pool(), EnrolToken: "enrol-1",
 		LANMPS: "127.0.0.1:0", LANCert: &cert, WANListen: "127.0.0.1:0",
