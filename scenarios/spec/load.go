@@ -338,6 +338,8 @@ func sortedKeys[V any](m map[string]V) []string {
 	return out
 }
 
+var parserErrorRe = regexp.MustCompile(`^did not find expected (key|node content|'-' indicator|',' or '[}\]]'|<document start>)$`)
+
 var yamlLineRe = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 
 // yamlError turns a yaml.v3 error into an Error with the line and, when the
@@ -352,6 +354,11 @@ func yamlError(file string, err error, lines map[string]int) *Error {
 	if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
 		e.Line, _ = strconv.Atoi(m[1])
 		e.Msg = m[2]
+		if parserErrorRe.MatchString(e.Msg) {
+			// yaml.v3 prints its parser's (not its scanner's) marks
+			// 0-based; these messages come from the parser.
+			e.Line++
+		}
 		var best string
 		for p, l := range lines {
 			if l == e.Line && len(p) > len(best) {
