@@ -67,6 +67,7 @@ func (s *Server) buildMux() {
 		{"GET", "/relay/webrelay.ashx", "", s.handleRelay},
 		{"GET", "/metrics", "", promhttp.HandlerFor(s.met.reg, promhttp.HandlerOpts{}).ServeHTTP},
 	}
+	s.routes = append(s.routes, s.pm.routes()...)
 	for _, rt := range s.routes {
 		s.mux.Handle(rt.Method+" "+rt.Path, s.instrument(rt.Path, s.authenticate(rt.Scope, http.HandlerFunc(rt.h))))
 	}

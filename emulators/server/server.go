@@ -105,6 +105,15 @@ type Config struct {
 	// Announce receives the admin token line on first start (nil: the caller
 	// reads AdminToken).
 	Announce io.Writer
+
+	// GatewayListen / GatewayListener serve the gateway control channel
+	// (TLS with the CIRA certificate); both empty → no gateways.
+	GatewayListen   string
+	GatewayListener net.Listener
+	// PairingTTL is a pairing's life (DefaultPairingTTL); GatewayHeartbeat
+	// the interval gateways are told (DefaultGatewayHeartbeat).
+	PairingTTL       time.Duration
+	GatewayHeartbeat time.Duration
 }
 
 // Server is one management server.
@@ -122,6 +131,7 @@ type Server struct {
 	met    *metrics
 	mux    *http.ServeMux
 	routes []route
+	pm     *pairingModule
 
 	ciraLn net.Listener
 	apiLn  net.Listener
@@ -229,6 +239,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.met = newMetrics(s)
 	s.writer = newRegWriter(s)
+	if s.pm, err = newPairingModule(s); err != nil {
+		return nil, err
+	}
 	s.buildMux()
 
 	ctx := context.Background()
@@ -281,6 +294,7 @@ func (s *Server) Start(ctx context.Context) error {
 	s.http = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog:    slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		BaseContext: func(net.Listener) context.Context { return s.ctx }}
+	s.pm.start()
 	s.wg.Add(2)
 	go s.acceptLoop()
 	go func() {
@@ -336,6 +350,7 @@ func (s *Server) Close() error {
 			go func() { defer wg.Done(); t.close() }()
 		}
 		wg.Wait()
+		s.pm.close()
 		s.relayWG.Wait()
 		s.wg.Wait()
 		s.closeResources()
@@ -344,6 +359,9 @@ func (s *Server) Close() error {
 }
 
 func (s *Server) closeResources() {
+	if s.pm != nil && s.ctx == nil {
+		s.pm.close()
+	}
 	if s.writer != nil {
 		s.writer.close()
 	}

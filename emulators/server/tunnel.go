@@ -367,6 +367,7 @@ func (t *Tunnel) authenticated(c *cira.Conn) {
 	s.log.Info("device connected", "uuid", uuid, "peer", t.remote, "trigger", trigger, "extension", ext.Presence.String())
 	s.auditAsync("device", "cira.connect", uuid, "ok", "", map[string]any{"peer": t.remote, "trigger": trigger,
 		"extension": ext.Presence.String(), "replaced": old != nil})
+	s.pm.deviceConnected(t)
 	_ = c
 }
 
