@@ -94,3 +94,23 @@ var _ = Describe("results", func() {
 		Expect(m.String()).To(ContainSubstring("| kvm.bytes | 1000 |"))
 	})
 })
+
+var _ = Describe("HTML", func() {
+	It("writes a self-contained report with the cases, failures and one chart per collected figure", func() {
+		r := sample()
+		r.Cases[1].Collect = []string{"kvm.fps"}
+		r.Cases[1].Metrics = map[string]float64{"kvm.fps": 3}
+		r.Cases[1].Name = "kvm[<script>]"
+		var b bytes.Buffer
+		Expect(reports.WriteHTML(&b, r)).To(Succeed())
+		s := b.String()
+		Expect(s).To(HavePrefix("<!DOCTYPE html>"))
+		Expect(s).To(ContainSubstring("<h3>kvm.fps</h3>"))
+		Expect(strings.Count(s, "<rect ")).To(Equal(2))
+		Expect(s).To(ContainSubstring(`width="400.0"`), "the largest value spans the chart")
+		Expect(s).NotTo(ContainSubstring("<script>"))
+		Expect(s).To(ContainSubstring("kvm[&lt;script&gt;]"))
+		Expect(s).To(ContainSubstring("expected ≥ 10, got 3"))
+		Expect(s).NotTo(MatchRegexp(`(src|href)=`), "no external resources")
+	})
+})

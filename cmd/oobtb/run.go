@@ -48,6 +48,7 @@ is printed).`,
 	f.StringVar(&c.JSON, "json", "", "write JSON results here")
 	f.StringVar(&c.JUnit, "junit", "", "write JUnit XML here")
 	f.StringVar(&c.Markdown, "markdown", "", "write a Markdown summary here")
+	f.StringVar(&c.HTML, "html", "", "write a self-contained HTML report with charts here")
 	f.Uint64Var(&seed, "seed", 0, "override every scenario's seed")
 	f.StringVar(&c.Labels, "labels", "", "run only cases with one of these labels (comma-separated); !label excludes")
 	f.BoolVar(&c.Verbose, "verbose", false, "keep the parties' info-level logs for failure reports")

@@ -30,6 +30,7 @@ type CLI struct {
 	JSON     string // output paths, "" for none
 	JUnit    string
 	Markdown string
+	HTML     string
 	Labels   string // comma-separated; !label excludes
 	Verbose  bool
 	// Available overrides what optional parties/modules the build has.
@@ -81,7 +82,7 @@ func Main(ctx context.Context, out io.Writer, c CLI) (int, *reports.Run, error) 
 	for _, w := range []struct {
 		path  string
 		write func(io.Writer, *reports.Run) error
-	}{{c.JSON, reports.WriteJSON}, {c.JUnit, reports.WriteJUnit}, {c.Markdown, reports.WriteMarkdown}} {
+	}{{c.JSON, reports.WriteJSON}, {c.JUnit, reports.WriteJUnit}, {c.Markdown, reports.WriteMarkdown}, {c.HTML, reports.WriteHTML}} {
 		if w.path != "" {
 			if err := reports.WriteFile(w.path, r, w.write); err != nil {
 				return ExitEnv, r, fmt.Errorf("writing %s: %w", w.path, err)
