@@ -121,7 +121,7 @@ func (m *testMPS) close() {
 }
 
 func newDevice(cfg policy.Config, services map[uint32]vmc.Service) *vmc.Device {
-	h, err := host.New(host.Config{Identity: host.Identity{UUID: uuid, Hostname: "pc1"}, Settings: host.DefaultSettings()})
+	h, err := host.New(host.Config{Identity: host.Identity{UUID: uuid, Hostname: "pc1", MAC: net.HardwareAddr{2, 0x10, 0, 0, 0, 1}}, Settings: host.DefaultSettings()})
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(h.Close)
 	d, err := vmc.New(vmc.Config{Host: h, Policy: cfg, Services: services, RootCAs: ca.Pool(), Seed: 1})
