@@ -91,7 +91,12 @@ func (h *gatewayHost) Enrol(ctx context.Context, token string, _ control.Hello) 
 	if !ok || id == "" || tok == "" {
 		return "", "", control.Errf(control.CodeTokenInvalid, "enrolment token is not of the form <gateway id>%s<token>", EnrolTokenSep)
 	}
-	_, err := h.pm.s.store.EnrolGateway(ctx, registry.GatewayEnrolment{ID: id, Token: tok}, h.now())
+	// The control protocol enrols at hello and registers right after; the
+	// registry wants a declaration with the token, so enrolment stores a
+	// placeholder (an all-zero key, which the pairing module never uses)
+	// that the registration replaces.
+	_, err := h.pm.s.store.EnrolGateway(ctx, registry.GatewayEnrolment{ID: id, Token: tok,
+		GatewayRegistration: registry.GatewayRegistration{PublicKey: make([]byte, registry.X25519KeyLen)}}, h.now())
 	var te *registry.TokenError
 	switch {
 	case errors.As(err, &te):

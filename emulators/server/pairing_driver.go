@@ -30,6 +30,9 @@ type setup struct {
 	stop    func()
 	devWait time.Duration
 	expiry  time.Time
+	// superseded counts earlier open pairings of the device this request
+	// cancelled (their out-of-band connection may still be closing).
+	superseded int
 }
 
 // pair runs the machine to its Finish.
@@ -167,6 +170,7 @@ func (pm *pairingModule) create(ctx context.Context, st *setup, a pairing.Create
 	if _, err := rand.Read(st.tok[:]); err != nil {
 		return pairing.Created{Err: err.Error()}
 	}
+	st.superseded = pm.supersede(ctx, st.req.Device)
 	now := pm.s.clk.Now()
 	ttl := a.Expiry.Sub(now)
 	p, toks, err := pm.s.store.CreatePairing(ctx, registry.NewPairing{SessionID: st.sid.String(), DeviceUUID: st.req.Device,
@@ -232,6 +236,18 @@ func (pm *pairingModule) invokeDevice(ctx context.Context, st *setup, g pairing.
 	rctx, cancel := context.WithTimeout(ctx, invokeTimeout)
 	defer cancel()
 	ok, err = t.Conn().Request(rctx, req)
+	// A device refuses gateway-connect while its connection of a pairing
+	// just superseded is still closing: retry for a short while.
+	for tries := 0; err == nil && !ok && st.superseded > 0 && tries < 30; tries++ {
+		wait := pm.s.clk.NewTimer(100 * time.Millisecond)
+		select {
+		case <-wait.C():
+		case <-rctx.Done():
+			wait.Stop()
+			return pairing.DeviceInvoked{Err: rctx.Err().Error()}
+		}
+		ok, err = t.Conn().Request(rctx, req)
+	}
 	switch {
 	case err != nil:
 		return pairing.DeviceInvoked{Err: err.Error()}
@@ -331,4 +347,32 @@ func (pm *pairingModule) finish(ctx context.Context, st *setup, r pairing.Result
 	pm.s.log.Info("session request decided", "device", st.req.Device, "path", string(r.Path), "outcome", r.Outcome,
 		"reason", r.Reason, "session", r.SessionID)
 	pm.s.auditAsync("console:"+st.req.ConsoleID, "pairing.request", st.req.Device, r.Outcome, r.Reason, details)
+}
+
+// supersede ends the device's earlier open pairings: a device holds one
+// out-of-band connection at a time, and a new session request means the
+// operator moved on. Each is cancelled at its gateway (which closes the
+// device's and consoles' connections) and closed in the registry.
+func (pm *pairingModule) supersede(ctx context.Context, device string) int {
+	n := 0
+	for _, state := range []registry.PairingState{registry.PairingCreated, registry.PairingActive} {
+		ps, err := pm.s.store.ListPairings(ctx, registry.PairingFilter{DeviceUUID: device, State: state, Limit: 16})
+		if err != nil {
+			continue
+		}
+		for _, p := range ps {
+			if p.GatewayID == "" {
+				continue
+			}
+			if c, ok := pm.gws.conn(p.GatewayID); ok {
+				cctx, cancel := context.WithTimeout(ctx, invokeTimeout)
+				_ = c.CancelSession(cctx, control.CancelSession{Session: p.SessionID, Reason: "superseded by a new session request"})
+				cancel()
+			}
+			_, _ = pm.s.store.UpdatePairing(ctx, p.SessionID, registry.PairingUpdate{State: registry.PairingClosed,
+				Outcome: "superseded"}, pm.s.clk.Now())
+			n++
+		}
+	}
+	return n
 }

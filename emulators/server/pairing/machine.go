@@ -350,7 +350,7 @@ func (m *Machine) resolved(e Resolved, now time.Time) []Action {
 		}
 		return m.classic(fmt.Sprintf("%s: %s (control channel up %v, last heartbeat %s)", ReasonOffline, g.ID, g.ControlUp, last))
 	}
-	if len(g.PublicKey) != registry.X25519KeyLen || len(g.WANEndpoints) == 0 || g.LANMPS == "" {
+	if len(g.PublicKey) != registry.X25519KeyLen || [32]byte(g.PublicKey) == [32]byte{} || len(g.WANEndpoints) == 0 || g.LANMPS == "" {
 		return m.fallback(CodeGateway, fmt.Sprintf("gateway %s has not registered its key, WAN endpoint and LAN MPS", g.ID))
 	}
 	if !ServesDevice(g.Gateway, m.dev) {

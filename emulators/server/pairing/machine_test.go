@@ -23,7 +23,7 @@ func capable() pairing.Device {
 
 func onlineGateway() *pairing.Gateway {
 	return &pairing.Gateway{Gateway: registry.Gateway{ID: "gw-1", Enrolled: true, Online: true, LastHeartbeat: t0.Add(-5 * time.Second),
-		PublicKey: make([]byte, 32), WANEndpoints: []string{"127.0.0.1:7000"},
+		PublicKey: append(make([]byte, 31), 1), WANEndpoints: []string{"127.0.0.1:7000"},
 		Identifiers: []registry.Identifier{{Type: registry.IDIPv4, Value: "198.18.1.1"}, {Type: registry.IDPort, Value: "4433"},
 			{Type: registry.IDDomain, Value: "lan.example"}, {Type: registry.IDURL, Value: "https://gw1.lan.example:8443/"}}},
 		ControlUp: true, LANMPS: "198.18.1.1:4433"}
