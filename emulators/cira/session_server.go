@@ -48,6 +48,12 @@ type serverSession struct {
 	ports      []uint32
 	optsSent   bool
 	lastRx     time.Time
+
+	// The keep-alive answer is built in place: an idle tunnel's only
+	// traffic then allocates nothing (see handle). The driver sends out
+	// before it handles the next message.
+	kaReply apf.KeepaliveReply
+	kaOut   [1]apf.Message
 }
 
 func newServerSession(cfg ServerConfig, now time.Time) *serverSession {
@@ -144,7 +150,9 @@ func (s *serverSession) handle(m apf.Message, now time.Time) (out []apf.Message,
 	case *apf.RequestFailure:
 		return nil, EventGlobalReply{OK: false}, nil
 	case *apf.KeepaliveRequest:
-		return []apf.Message{&apf.KeepaliveReply{Cookie: m.Cookie}}, nil, nil
+		s.kaReply = apf.KeepaliveReply{Cookie: m.Cookie}
+		s.kaOut[0] = &s.kaReply
+		return s.kaOut[:], nil, nil
 	case *apf.KeepaliveReply:
 		return nil, nil, nil
 	case *apf.KeepaliveOptionsReply:

@@ -56,7 +56,14 @@ type Framer struct {
 	swallowZero bool
 	err         error
 	s           scratch
+	// inline takes small feeds while buf is empty, so the keep-alives of
+	// an idle stream are framed without allocating.
+	inline [inlineFeed]byte
 }
+
+// inlineFeed is the largest feed an empty Framer takes without allocating:
+// keep-alives (5 bytes), window adjusts (9) and most global requests fit.
+const inlineFeed = 64
 
 // NewFramer returns a Framer with the given options.
 func NewFramer(o FramerOptions) *Framer {
@@ -82,6 +89,9 @@ func (f *Framer) Feed(p []byte) error {
 		return wireerr.New(Proto, "stream", "buffer", unread,
 			fmt.Sprintf("at most %d buffered bytes", f.max), fmt.Sprintf("%d", unread+len(p)))
 	}
+	if unread == 0 && len(p) <= len(f.inline) && cap(f.buf) < len(f.inline) {
+		f.buf, f.r = f.inline[:0], 0
+	}
 	if f.r > 0 && (unread == 0 || cap(f.buf)-len(f.buf) < len(p)) {
 		n := copy(f.buf, f.buf[f.r:])
 		f.buf = f.buf[:n]
@@ -105,8 +115,9 @@ func (f *Framer) Feed(p []byte) error {
 
 // Release drops the buffer when every fed byte has been consumed, so an idle
 // stream holds no memory between reads (a CIRA server keeps thousands of idle
-// tunnels); the next Feed allocates again. Like Feed, it ends the validity of
-// the messages Next returned.
+// tunnels); the next Feed allocates again unless it is small enough for the
+// Framer's own inline bytes. Like Feed, it ends the validity of the messages
+// Next returned.
 func (f *Framer) Release() {
 	if f.r == len(f.buf) {
 		f.buf, f.r = nil, 0
