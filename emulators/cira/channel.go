@@ -340,9 +340,9 @@ func (c *Conn) peerOpen(m *apf.ChannelOpen) error {
 		return err
 	}
 	if c.cfg.ServeChannel != nil {
-		c.wg.Add(1)
+		c.enter()
 		go func() {
-			defer c.wg.Done()
+			defer c.leave()
 			defer ch.Close()
 			c.cfg.ServeChannel(ch)
 		}()

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/oobtb/oobtb/emulators/wire/apf"
@@ -90,8 +91,11 @@ type Conn struct {
 	framer *apf.Framer
 	ready  chan struct{}
 	done   chan struct{}
-	wg     sync.WaitGroup
-	once   sync.Once
+	// live counts the tunnel's goroutines (the reader and channel servers);
+	// the last to end closes done. A counter instead of a WaitGroup plus a
+	// waiting goroutine: an idle tunnel then costs one goroutine, not two.
+	live atomic.Int32
+	once sync.Once
 }
 
 // Stats counts a tunnel's traffic.
@@ -167,16 +171,28 @@ func New(nc net.Conn, role Role, cfg Config) (*Conn, error) {
 		return nil, fmt.Errorf("cira: unknown role %d", role)
 	}
 	c.mu.Lock()
-	c.timer = c.clk.AfterFunc(cfg.HandshakeTimeout, c.handshakeExpired)
+	// One timer for the tunnel's life: the handshake bound first, then the
+	// session's schedule by Reset — no new timer per keep-alive or idle check.
+	c.timer = c.clk.AfterFunc(cfg.HandshakeTimeout, c.timerFired)
 	c.mu.Unlock()
 	if err := c.send(first...); err != nil {
 		c.timer.Stop()
 		return nil, err
 	}
-	c.wg.Add(1)
+	c.enter()
 	go c.readLoop()
-	go func() { c.wg.Wait(); close(c.done) }()
 	return c, nil
+}
+
+// enter counts a goroutine of the tunnel. It is called only by the reader
+// (or New before the reader starts), so the count cannot reach zero early.
+func (c *Conn) enter() { c.live.Add(1) }
+
+// leave ends a counted goroutine; the last one closes done.
+func (c *Conn) leave() {
+	if c.live.Add(-1) == 0 {
+		close(c.done)
+	}
 }
 
 // Ready is closed once the tunnel is usable: every port forwarded (device) or
@@ -379,10 +395,13 @@ func (c *Conn) closing() <-chan struct{} {
 // ≤ 24 KiB-per-idle-tunnel goal, docs/server.md).
 var readBufPool = sync.Pool{New: func() any { b := make([]byte, 4096); return &b }}
 
-const smallRead = 512
+// smallRead is the idle read size: enough for keep-alives, window adjusts
+// and the registration messages; a read that fills it switches to a pooled
+// 4 KiB buffer.
+const smallRead = 128
 
 func (c *Conn) readLoop() {
-	defer c.wg.Done()
+	defer c.leave()
 	small := make([]byte, smallRead)
 	var big *[]byte
 	defer func() {
@@ -549,9 +568,6 @@ func (c *Conn) markReady() {
 	default:
 	}
 	close(c.ready)
-	if c.timer != nil {
-		c.timer.Stop()
-	}
 	c.armLocked()
 }
 
@@ -570,7 +586,23 @@ func (c *Conn) armLocked() {
 	if d < 0 {
 		d = 0
 	}
-	c.timer = c.clk.AfterFunc(d, c.tick)
+	if c.timer == nil {
+		c.timer = c.clk.AfterFunc(d, c.timerFired)
+		return
+	}
+	c.timer.Reset(d)
+}
+
+// timerFired is the one timer's callback: the handshake bound until Ready,
+// the session's tick after. A firing that raced with markReady's Reset finds
+// the tunnel ready and merely ticks early, which re-arms the timer.
+func (c *Conn) timerFired() {
+	select {
+	case <-c.ready:
+		c.tick()
+	default:
+		c.handshakeExpired()
+	}
 }
 
 func (c *Conn) tick() {
