@@ -181,6 +181,41 @@ var _ = Describe("LoadOrCreate (RSA, DMT MPS profile)", func() {
 		}
 	})
 
+	It("resumes across a restart with the persisted ticket key, not with a new one", func() {
+		_, b := sharedRSA()
+		dir := GinkgoT().TempDir()
+		key, err := pki.LoadOrCreateTicketKey(dir)
+		Expect(err).NotTo(HaveOccurred())
+		fi, err := os.Stat(filepath.Join(dir, pki.TicketKeyFile))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(fi.Mode().Perm()).To(Equal(os.FileMode(0o600)))
+		again, err := pki.LoadOrCreateTicketKey(dir)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(again).To(Equal(key))
+
+		cli := pki.ClientTLSConfig(b.CA.Pool(), "localhost", false)
+		cli.MaxVersion = tls.VersionTLS12
+		first := pki.ServerTLSConfig(b.TLSCertificate(), pki.ServerTLSOptions{SessionTicketKeys: [][32]byte{key}})
+		st, cerr, serr := handshake(first, cli)
+		Expect(cerr).NotTo(HaveOccurred())
+		Expect(serr).NotTo(HaveOccurred())
+		Expect(st.DidResume).To(BeFalse())
+		// "Restart": a fresh config from the same file resumes.
+		restarted := pki.ServerTLSConfig(b.TLSCertificate(), pki.ServerTLSOptions{SessionTicketKeys: [][32]byte{again}})
+		st, _, _ = handshake(restarted, cli)
+		Expect(st.DidResume).To(BeTrue())
+		// A server with Go's random keys cannot decrypt the ticket.
+		st, _, _ = handshake(pki.ServerTLSConfig(b.TLSCertificate()), cli)
+		Expect(st.DidResume).To(BeFalse())
+	})
+
+	It("refuses a ticket-key file of the wrong size", func() {
+		dir := GinkgoT().TempDir()
+		Expect(os.WriteFile(filepath.Join(dir, pki.TicketKeyFile), []byte("short"), 0o600)).To(Succeed())
+		_, err := pki.LoadOrCreateTicketKey(dir)
+		Expect(err).To(MatchError(ContainSubstring("want a 32-byte session-ticket key, found 5 bytes")))
+	})
+
 	It("refuses TLS 1.1", func() {
 		_, b := sharedRSA()
 		cli := pki.ClientTLSConfig(b.CA.Pool(), "localhost", false)

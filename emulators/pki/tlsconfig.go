@@ -51,11 +51,16 @@ type ServerTLSOptions struct {
 	ClientCAs *x509.CertPool
 	// NextProtos for ALPN.
 	NextProtos []string
+	// SessionTicketKeys, when set, replace Go's per-process random ticket
+	// keys (the first encrypts, all decrypt), so tickets stay valid across
+	// restarts (LoadOrCreateTicketKey). Go's automatic rotation is then off.
+	SessionTicketKeys [][32]byte
 }
 
 // ServerTLSConfig returns a TLS 1.2+ server configuration with Go's default
 // suites plus AMTCipherSuites. Session resumption uses Go's stateless
-// session tickets (enabled, keys rotated automatically); Go's server has no
+// session tickets (enabled; keys random per process and rotated
+// automatically unless SessionTicketKeys are given); Go's server has no
 // session-ID cache.
 func ServerTLSConfig(cert tls.Certificate, o ...ServerTLSOptions) *tls.Config {
 	var opt ServerTLSOptions
@@ -74,6 +79,9 @@ func ServerTLSConfig(cert tls.Certificate, o ...ServerTLSOptions) *tls.Config {
 		c.ClientCAs = opt.ClientCAs
 	case opt.RequestClientCert:
 		c.ClientAuth = tls.RequestClientCert
+	}
+	if len(opt.SessionTicketKeys) > 0 {
+		c.SetSessionTicketKeys(opt.SessionTicketKeys)
 	}
 	return c
 }

@@ -279,7 +279,14 @@ func (s *Server) loadPKI() error {
 		}
 		cert = c.TLS()
 	}
-	s.tlsCfg = pki.ServerTLSConfig(cert, pki.ServerTLSOptions{RequestClientCert: true})
+	// A ticket key kept in the data directory: devices that cache their
+	// TLS session resume after a server restart instead of costing a full
+	// RSA handshake each.
+	tk, err := pki.LoadOrCreateTicketKey(s.cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	s.tlsCfg = pki.ServerTLSConfig(cert, pki.ServerTLSOptions{RequestClientCert: true, SessionTicketKeys: [][32]byte{tk}})
 	return nil
 }
 

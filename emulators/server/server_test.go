@@ -14,6 +14,8 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/oobtb/oobtb/emulators/cira"
+	"github.com/oobtb/oobtb/emulators/pki"
 	"github.com/oobtb/oobtb/emulators/server"
 	"github.com/oobtb/oobtb/emulators/server/registry"
 	"github.com/oobtb/oobtb/emulators/vmc"
@@ -421,6 +423,30 @@ var _ = Describe("Server", func() {
 			Expect(api(srv, "GET", "/api/v1/audit?action=cira.connect", nil, &after)).To(Equal(200))
 			return len(after.Records)
 		}).Should(BeNumerically(">=", len(before.Records)+5))
+	})
+
+	It("resumes a device's TLS session after a restart (ticket key in the data directory)", func() {
+		enrol(srv, 30)
+		cli := pki.ClientTLSConfig(srv.CAPool(), "127.0.0.1", false)
+		cli.MaxVersion = tls.VersionTLS12 // as AMT
+		login := func() bool {
+			nc, err := net.Dial("tcp", srv.CIRAAddr().String())
+			Expect(err).NotTo(HaveOccurred())
+			tc := tls.Client(nc, cli)
+			Expect(tc.Handshake()).To(Succeed())
+			resumed := tc.ConnectionState().DidResume
+			c, err := cira.New(tc, cira.RoleDevice, cira.Config{Device: &cira.DeviceConfig{UUID: apf.MustParseGUID(uuidN(30)),
+				Trigger: apf.TriggerPeriodic, Username: ciraUser(30), Password: ciraPass(30)}})
+			Expect(err).NotTo(HaveOccurred())
+			Eventually(c.Ready(), 10*time.Second).Should(BeClosed())
+			Expect(c.Close()).To(Succeed())
+			return resumed
+		}
+		Expect(login()).To(BeFalse())
+		Expect(login()).To(BeTrue())
+		Expect(srv.Close()).To(Succeed())
+		srv = newServer(dir)
+		Expect(login()).To(BeTrue(), "a restarted server resumes sessions from tickets it issued before")
 	})
 
 	It("closes connections beyond the cap at once and keeps the others", func() {
