@@ -237,8 +237,11 @@ func (pm *pairingModule) invokeDevice(ctx context.Context, st *setup, g pairing.
 	defer cancel()
 	ok, err = t.Conn().Request(rctx, req)
 	// A device refuses gateway-connect while its connection of a pairing
-	// just superseded is still closing: retry for a short while.
-	for tries := 0; err == nil && !ok && st.superseded > 0 && tries < 30; tries++ {
+	// just superseded is still closing, or while a tunnel it opened a
+	// moment ago is still settling (a user-initiated tunnel replacing a
+	// periodic one): retry for a short while.
+	settling := st.superseded > 0 || pm.s.clk.Now().Sub(t.ConnectedAt()) < 3*time.Second
+	for tries := 0; err == nil && !ok && settling && tries < 20; tries++ {
 		wait := pm.s.clk.NewTimer(100 * time.Millisecond)
 		select {
 		case <-wait.C():

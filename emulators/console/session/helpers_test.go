@@ -125,7 +125,9 @@ func newEnv(o envOpts) *env {
 		t, ok := e.srv.Tunnel(devUUID)
 		return ok && t.Conn() != nil
 	}, "20s", "20ms").Should(BeTrue())
-	if hint != nil && !spec.Stock && !spec.Malformed && !spec.Incapable {
+	// A user-initiated tunnel replaces the periodic one and the vMC does not
+	// repeat gateway-info on it; the block's compact identifier remains.
+	if hint != nil && !spec.Stock && !spec.Malformed && !spec.Incapable && spec.Trigger != "user" {
 		Eventually(func() bool {
 			t, _ := e.srv.Tunnel(devUUID)
 			return t.GatewayInfo() != nil
