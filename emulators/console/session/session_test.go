@@ -2,6 +2,7 @@ package session_test
 
 import (
 	"context"
+	"encoding/hex"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -11,6 +12,9 @@ import (
 	"github.com/oobtb/oobtb/emulators/console/kvmclient"
 	"github.com/oobtb/oobtb/emulators/console/redirclient"
 	"github.com/oobtb/oobtb/emulators/console/session"
+	"github.com/oobtb/oobtb/emulators/gateway/p2p"
+	"github.com/oobtb/oobtb/emulators/netx"
+	"github.com/oobtb/oobtb/emulators/server/registry"
 	"github.com/oobtb/oobtb/emulators/vmc"
 	"github.com/oobtb/oobtb/emulators/vmc/policy"
 )
@@ -248,5 +252,101 @@ var _ = Describe("F2: user-initiated help request", func() {
 		acc, err := c.HelpRequests(ctx, "accepted")
 		Expect(err).NotTo(HaveOccurred())
 		Expect(acc).To(ConsistOf(And(HaveField("AcceptedBy", "console-a"), HaveField("SessionID", a.SessionID))))
+	})
+})
+
+var _ = Describe("Security: failing closed with a clear reason", func() {
+	var (
+		e   *env
+		c   *session.Client
+		ctx context.Context
+	)
+	BeforeEach(func() {
+		e = newEnv(envOpts{pairingTTL: 3 * time.Second})
+		c = e.console()
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.Background(), 60*time.Second)
+		DeferCleanup(cancel)
+	})
+
+	pair := func() session.Answer {
+		a, err := c.Pair(ctx, session.PairingRequest{Device: devUUID})
+		ExpectWithOffset(1, err).NotTo(HaveOccurred())
+		ExpectWithOffset(1, a.Path).To(Equal("direct"))
+		return a
+	}
+
+	It("refuses an unknown gateway", func() {
+		_, err := c.Pair(ctx, session.PairingRequest{Device: devUUID, Gateway: &session.GatewayRef{Type: "udi", Value: "GW-9999"}})
+		re := refusal(err)
+		Expect(re.Status).To(Equal(404))
+		Expect(re.Code).To(Equal("unknown_gateway"))
+		Expect(re.Reason).To(Equal("unknown gateway udi:GW-9999 (not found)"))
+		_, err = c.Pair(ctx, session.PairingRequest{Device: devUUID, Gateway: &session.GatewayRef{Type: "serial", Value: "x"}})
+		Expect(refusal(err).Status).To(Equal(400))
+	})
+
+	It("refuses a console whose key is not the one in the pairing (tampered key)", func() {
+		a := pair()
+		intruder := e.console()
+		_, err := intruder.Connect(ctx, a)
+		Expect(err).To(MatchError(And(ContainSubstring("gateway refused the console"), ContainSubstring("wrong console key"))))
+	})
+
+	It("fails when the gateway key in the answer was tampered with", func() {
+		a := pair()
+		other, _ := p2p.GenerateKey()
+		a.GatewayKey = hex.EncodeToString(other.Public)
+		_, err := c.Connect(ctx, a)
+		Expect(err).To(HaveOccurred())
+	})
+
+	It("refuses a wrong console id and a wrong device (tampered prologue)", func() {
+		a := pair()
+		wrong := a
+		p := *a.Prologue
+		p.ConsoleID = "console-x"
+		wrong.Prologue = &p
+		_, err := c.Connect(ctx, wrong)
+		Expect(err).To(MatchError(ContainSubstring("tampered pairing fields")))
+		wrong = a
+		p = *a.Prologue
+		p.DeviceUUID = "5e551011-0000-4000-8000-0000000000ff"
+		wrong.Prologue, wrong.Device = &p, p.DeviceUUID
+		_, err = c.Connect(ctx, wrong)
+		Expect(err).To(MatchError(ContainSubstring("tampered pairing fields")))
+	})
+
+	It("refuses a replayed pairing", func() {
+		a := pair()
+		s, err := c.Connect(ctx, a)
+		Expect(err).NotTo(HaveOccurred())
+		defer s.Close()
+		_, err = c.Connect(ctx, a)
+		Expect(err).To(MatchError(ContainSubstring("replay")))
+	})
+
+	It("refuses an expired pairing at the gateway and at the relay", func() {
+		a := pair()
+		time.Sleep(time.Until(a.ExpiresAt.Add(1100 * time.Millisecond)))
+		_, err := c.Connect(ctx, a)
+		Expect(err).To(MatchError(ContainSubstring("expired")))
+		_, err = session.DialRelay(ctx, netx.Host{}, a.RelayURL, a.RelayToken)
+		Expect(err).To(MatchError(ContainSubstring("pairing expired")))
+	})
+
+	It("audits every decision with path, reason and outcome, and never logs a token", func() {
+		a := pair()
+		_, _ = c.Pair(ctx, session.PairingRequest{Device: devUUID, Gateway: &session.GatewayRef{Type: "udi", Value: "nope"}})
+		Expect(e.srv.Flush(ctx)).To(Succeed())
+		recs, err := e.srv.Store().QueryAudit(ctx, registry.AuditQuery{Action: "pairing.request"})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(recs).To(ContainElements(
+			And(HaveField("Outcome", "paired"), HaveField("Details", ContainSubstring(`"path":"direct"`))),
+			And(HaveField("Outcome", "refused"), HaveField("Reason", ContainSubstring("unknown gateway")))))
+		Expect(e.logs.String()).NotTo(ContainSubstring(a.RelayToken))
+		for _, r := range recs {
+			Expect(string(r.Details)).NotTo(ContainSubstring(a.RelayToken))
+		}
 	})
 })
