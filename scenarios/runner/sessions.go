@@ -229,8 +229,23 @@ func (ss *session) run(ctx context.Context, d time.Duration, text string) error 
 	}
 	end := time.Now().Add(d)
 	if text != "" {
-		if err := c.Type(ctx, text); err != nil {
-			return fmt.Errorf("typing: %w", err)
+		// One key at a time, spread over the first half of the run, so each
+		// keystroke is its own input-to-pixel latency sample.
+		runes := []rune(text)
+		gap := min(250*time.Millisecond, d/2/time.Duration(len(runes)))
+		for i, r := range runes {
+			if err := c.Type(ctx, string(r)); err != nil {
+				return fmt.Errorf("typing %q (character %d): %w", text, i+1, err)
+			}
+			if gap > 0 {
+				select {
+				case <-time.After(gap):
+				case <-ctx.Done():
+					return fmt.Errorf("the step's timeout ended typing: %w", ctx.Err())
+				case <-ss.runDone:
+					return fmt.Errorf("the KVM stream ended while typing: %v", ss.runError())
+				}
+			}
 		}
 	}
 	t := time.NewTimer(time.Until(end))
