@@ -35,6 +35,10 @@ func main() {
 	}
 }
 
+// extraCommands are added to the root by other files' init (the
+// gateway-assisted session commands live in session.go and help.go).
+var extraCommands []func(*globals) *cobra.Command
+
 type globals struct {
 	server, token string
 	timeout       time.Duration
@@ -67,6 +71,9 @@ func command(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.PersistentFlags().StringVar(&g.token, "token", os.Getenv("OOBTB_TOKEN"), "bearer token (env OOBTB_TOKEN)")
 	root.PersistentFlags().DurationVar(&g.timeout, "timeout", 60*time.Second, "bound on each API request")
 	root.AddCommand(devicesCommand(g), powerCommand(g), inventoryCommand(g), kvmCommand(g), solCommand(g))
+	for _, f := range extraCommands {
+		root.AddCommand(f(g))
+	}
 	return root
 }
 
