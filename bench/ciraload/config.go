@@ -67,6 +67,11 @@ type Config struct {
 	Insecure bool
 	// TLS is what the devices offer: TLSAMT (default) or TLSGo.
 	TLS string
+	// Resume measures reconnects: every device first comes up once with a
+	// full handshake and leaves (the priming pass, not measured), then the
+	// measured ramp reconnects with the TLS session that device cached —
+	// each device its own one-entry cache, nothing shared between devices.
+	Resume bool
 
 	// Count tunnels are opened (0 with Credentials → one per credential).
 	Count int

@@ -33,16 +33,18 @@ type workerConfig struct {
 	Inflight       int            `json:"inflight"`
 	ConnectTimeout time.Duration  `json:"connect_timeout"`
 	Ports          []uint32       `json:"ports,omitempty"`
+	Resume         bool           `json:"resume,omitempty"`
 	Devices        []workerDevice `json:"devices"`
 }
 
 type command struct {
-	Cmd     string        `json:"cmd"` // "probe" or "close"
+	Cmd     string        `json:"cmd"` // "ramp" (after priming), "probe" or "close"
 	Timeout time.Duration `json:"timeout,omitempty"`
 }
 
 const (
 	evConn   = "conn"
+	evPrimed = "primed" // Resume: the priming pass is over, waiting for "ramp"
 	evRamped = "ramped"
 	evProbe  = "probe"
 	evClosed = "closed"
@@ -51,11 +53,12 @@ const (
 type event struct {
 	T string `json:"t"`
 	// evConn
-	Index  int     `json:"i,omitempty"`
-	OK     bool    `json:"ok,omitempty"`
-	MS     float64 `json:"ms,omitempty"` // connect-to-ready
-	Reason string  `json:"reason,omitempty"`
-	Err    string  `json:"err,omitempty"`
+	Index   int     `json:"i,omitempty"`
+	OK      bool    `json:"ok,omitempty"`
+	MS      float64 `json:"ms,omitempty"` // connect-to-ready
+	Reason  string  `json:"reason,omitempty"`
+	Err     string  `json:"err,omitempty"`
+	Resumed bool    `json:"resumed,omitempty"` // the TLS session was resumed
 	// evRamped, evProbe
 	Up      int            `json:"up,omitempty"`
 	Failed  int            `json:"failed,omitempty"`

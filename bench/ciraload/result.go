@@ -16,6 +16,7 @@ type Result struct {
 	Rate    float64 `json:"rate_requested"` // 0: as fast as accepted
 	Sources int     `json:"source_addresses"`
 	TLS     string  `json:"tls"` // the devices' TLS profile
+	Resume  bool    `json:"resume,omitempty"`
 
 	Ramp Ramp `json:"ramp"`
 	// Failures counts the tunnels that did not come up, by reason
@@ -57,6 +58,11 @@ type Ramp struct {
 	AcceptsPerSecond float64 `json:"accepts_per_s"`
 	// ConnectToReadyMS: dial start to the last tcpip-forward answered.
 	ConnectToReadyMS Percentiles `json:"connect_to_ready_ms"`
+	// Resumed counts the tunnels whose TLS session was resumed (an
+	// abbreviated handshake, no RSA operation); PrimeSeconds is the
+	// unmeasured priming pass of a --resume run.
+	Resumed      int     `json:"resumed"`
+	PrimeSeconds float64 `json:"prime_seconds,omitempty"`
 }
 
 // Percentiles of a latency distribution.
@@ -175,6 +181,10 @@ func (r *Result) WriteSummary(w io.Writer) {
 	p := r.Ramp.ConnectToReadyMS
 	fmt.Fprintf(w, "ramp: %d up, %d failed in %.1f s; %.0f accepts/s (anchor %.0f, goal ≥ %.0f); connect-to-ready p50 %.1f ms p99 %.1f ms max %.1f ms\n",
 		r.Ramp.OK, r.Ramp.Failed, r.Ramp.Seconds, r.Ramp.AcceptsPerSecond, r.Anchor.AcceptsPerS, r.Goals.AcceptsPerSMin, p.P50, p.P99, p.Max)
+	if r.Resume {
+		fmt.Fprintf(w, "reconnects (--resume, after a %.1f s priming pass): %d of %d TLS sessions resumed\n",
+			r.Ramp.PrimeSeconds, r.Ramp.Resumed, r.Ramp.OK)
+	}
 	if len(r.Failures) > 0 {
 		keys := make([]string, 0, len(r.Failures))
 		for k := range r.Failures {

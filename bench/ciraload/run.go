@@ -41,7 +41,7 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	if err := preflight(ctx, c); err != nil {
 		return nil, err
 	}
-	res = &Result{Target: c.Target, Count: c.Count, Procs: c.Procs, Rate: c.Rate, TLS: c.TLS,
+	res = &Result{Target: c.Target, Count: c.Count, Procs: c.Procs, Rate: c.Rate, TLS: c.TLS, Resume: c.Resume,
 		Failures: map[string]int{}, FailureSamples: map[string]string{},
 		Anchor: MeshCentralAnchor, Goals: IssueGoals}
 	if c.SourceBase.IsValid() {
@@ -67,6 +67,25 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 		return nil, err
 	}
 
+	if c.Resume {
+		// The priming pass is not measured: the ramp's clock and the
+		// server's CPU start when every worker has primed.
+		if res.Ramp.PrimeSeconds, err = ws.prime(ctx); err != nil {
+			return res, err
+		}
+		if srv != nil {
+			if cpuStart, err = ProcCPU(c.ServerPID); err != nil {
+				return res, err
+			}
+		}
+		if c.Progress != nil {
+			fmt.Fprintf(c.Progress, "primed in %.1fs; reconnecting with the cached TLS sessions\n", res.Ramp.PrimeSeconds)
+		}
+		if err := ws.send("ramp"); err != nil {
+			return res, err
+		}
+	}
+
 	// Ramp.
 	start := time.Now()
 	var lastOK time.Time
@@ -89,6 +108,9 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 			case evConn:
 				if e.OK {
 					res.Ramp.OK++
+					if e.Resumed {
+						res.Ramp.Resumed++
+					}
 					lat = append(lat, e.MS)
 					lastOK = time.Now()
 				} else {
@@ -355,7 +377,8 @@ func startWorkers(c Config) (*workers, error) {
 	caPEM := c.CAPEM
 	for k := range c.Procs {
 		wc := workerConfig{Target: c.Target, ServerName: c.ServerName, CAPEM: caPEM, Insecure: c.Insecure, TLS: c.TLS,
-			Rate: c.Rate / float64(c.Procs), Inflight: c.Inflight, ConnectTimeout: c.ConnectTimeout, Ports: c.Ports}
+			Rate: c.Rate / float64(c.Procs), Inflight: c.Inflight, ConnectTimeout: c.ConnectTimeout, Ports: c.Ports,
+			Resume: c.Resume}
 		// Interleave: worker k takes k, k+P, k+2P, … so the ramp's order
 		// and the source addresses are spread over every worker.
 		for i := k; i < c.Count; i += c.Procs {
@@ -437,6 +460,36 @@ func (ws *workers) read(p *workerProc, stdout io.Reader) {
 			ws.died <- fmt.Errorf("worker %d ended early: %w", p.id, perr)
 		}
 	}
+}
+
+// prime waits until every worker has finished its priming pass (Resume);
+// a device that failed to come up then simply has no session to resume.
+func (ws *workers) prime(ctx context.Context) (float64, error) {
+	t0 := time.Now()
+	for got := 0; got < len(ws.procs); {
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("interrupted while priming: %w", ctx.Err())
+		case err := <-ws.died:
+			return 0, err
+		case e := <-ws.events:
+			if e.T == evPrimed {
+				got++
+			}
+		}
+	}
+	return time.Since(t0).Seconds(), nil
+}
+
+// send writes a command to every worker.
+func (ws *workers) send(name string) error {
+	cmd, _ := json.Marshal(command{Cmd: name})
+	for _, p := range ws.procs {
+		if _, err := p.stdin.Write(append(cmd, '\n')); err != nil {
+			return fmt.Errorf("worker %d: sending %s: %w", p.id, name, err)
+		}
+	}
+	return nil
 }
 
 // probe asks every worker to probe its tunnels and sums the answers.

@@ -106,6 +106,26 @@ var _ = Describe("Run", func() {
 		Expect(out).To(gbytes.Say(`after 1 s hold: 50`))
 	})
 
+	It("with Resume, reconnects every device resuming its own TLS session, and without it never resumes", func() {
+		srv := startServer(30, 0)
+		cfg := configFor(srv, 30, 2)
+		res, err := ciraload.Run(context.Background(), cfg)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(res.Ramp.Resumed).To(BeZero(), "full handshakes: devices share no session")
+
+		cfg.Resume = true
+		res, err = ciraload.Run(context.Background(), cfg)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(res.Resume).To(BeTrue())
+		Expect(res.Ramp.OK).To(Equal(30))
+		Expect(res.Ramp.Resumed).To(Equal(30))
+		Expect(res.Ramp.PrimeSeconds).To(BeNumerically(">", 0))
+		Expect(res.AliveEnd).To(Equal(30))
+		out := gbytes.NewBuffer()
+		res.WriteSummary(out)
+		Expect(out).To(gbytes.Say(`30 of 30 TLS sessions resumed`))
+	})
+
 	It("fails clearly when the target does not listen", func() {
 		addr := closedPort()
 		cfg := ciraload.Config{Target: addr, Insecure: true, Count: 5, WorkerCommand: workerCommand}

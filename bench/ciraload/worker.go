@@ -66,6 +66,17 @@ func WorkerMain(ctx context.Context, in io.Reader, out io.Writer) error {
 			}
 		}
 	}()
+	if wc.Resume {
+		w.prime(ctx)
+		select {
+		case c := <-cmds:
+			if c.Cmd != "ramp" {
+				return fmt.Errorf("ciraload worker: primed, expected the ramp command, got %q", c.Cmd)
+			}
+		case <-ctx.Done():
+			return nil
+		}
+	}
 	w.ramp(ctx)
 	for {
 		select {
@@ -92,6 +103,9 @@ type worker struct {
 	cfg   workerConfig
 	tls   *tls.Config
 	conns []*cira.Conn
+	// caches holds one session cache per device (Resume): a device
+	// resumes only its own session, as a fleet of real AMTs would.
+	caches []tls.ClientSessionCache
 
 	wmu sync.Mutex
 	enc *json.Encoder
@@ -121,7 +135,52 @@ func newWorker(wc workerConfig, out io.Writer) (*worker, error) {
 		wc.ConnectTimeout = DefaultConnectTimeout
 	}
 	bw := bufio.NewWriterSize(out, 64<<10)
-	return &worker{cfg: wc, tls: tc, conns: make([]*cira.Conn, len(wc.Devices)), bw: bw, enc: json.NewEncoder(bw)}, nil
+	w := &worker{cfg: wc, tls: tc, conns: make([]*cira.Conn, len(wc.Devices)), bw: bw, enc: json.NewEncoder(bw)}
+	if wc.Resume {
+		w.caches = make([]tls.ClientSessionCache, len(wc.Devices))
+		for i := range w.caches {
+			w.caches[i] = tls.NewLRUClientSessionCache(1)
+		}
+	}
+	return w, nil
+}
+
+// prime brings every device up once and closes its tunnel again, so each
+// holds a TLS session (ticket) for the measured ramp to resume. As fast as
+// Inflight allows: the pace is not measured.
+func (w *worker) prime(ctx context.Context) {
+	start := time.Now()
+	sem := make(chan struct{}, w.cfg.Inflight)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	up, failed := 0, 0
+	for j, d := range w.cfg.Devices {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			c, _, _, err := w.dial(ctx, j, d)
+			mu.Lock()
+			if err == nil {
+				up++
+			} else {
+				failed++
+			}
+			mu.Unlock()
+			if err == nil {
+				_ = c.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	w.emit(event{T: evPrimed, Up: up, Failed: failed, Seconds: time.Since(start).Seconds()})
 }
 
 func (w *worker) emit(e event) {
@@ -162,7 +221,7 @@ loop:
 			defer wg.Done()
 			defer func() { <-sem }()
 			t0 := time.Now()
-			c, reason, err := w.dial(ctx, d)
+			c, resumed, reason, err := w.dial(ctx, j, d)
 			ms := float64(time.Since(t0).Microseconds()) / 1000
 			mu.Lock()
 			if err == nil {
@@ -173,7 +232,7 @@ loop:
 			}
 			mu.Unlock()
 			if err == nil {
-				w.emit(event{T: evConn, Index: d.Index, OK: true, MS: ms})
+				w.emit(event{T: evConn, Index: d.Index, OK: true, MS: ms, Resumed: resumed})
 			} else {
 				w.emit(event{T: evConn, Index: d.Index, Reason: reason, Err: err.Error(), MS: ms})
 			}
@@ -183,33 +242,40 @@ loop:
 	w.emit(event{T: evRamped, Up: up, Failed: failed, RSSKiB: selfRSS(), Seconds: time.Since(start).Seconds()})
 }
 
-// dial opens one tunnel: TCP from the device's source address, TLS, APF up
-// to the last tcpip-forward's REQUEST_SUCCESS.
-func (w *worker) dial(ctx context.Context, d workerDevice) (*cira.Conn, string, error) {
+// dial opens the tunnel of device j (index in this worker): TCP from the
+// device's source address, TLS, APF up to the last tcpip-forward's
+// REQUEST_SUCCESS. resumed says whether TLS resumed the device's session.
+func (w *worker) dial(ctx context.Context, j int, d workerDevice) (c *cira.Conn, resumed bool, reason string, err error) {
 	ctx, cancel := context.WithTimeout(ctx, w.cfg.ConnectTimeout)
 	defer cancel()
 	guid, err := apf.ParseGUID(d.Cred.UUID)
 	if err != nil {
-		return nil, ReasonAPF, fmt.Errorf("device %d: %w", d.Index, err)
+		return nil, false, ReasonAPF, fmt.Errorf("device %d: %w", d.Index, err)
 	}
 	host := netx.Host{}
 	if d.Source != "" {
 		a, err := netip.ParseAddr(d.Source)
 		if err != nil {
-			return nil, ReasonDial, fmt.Errorf("device %d: source address %q: %w", d.Index, d.Source, err)
+			return nil, false, ReasonDial, fmt.Errorf("device %d: source address %q: %w", d.Index, d.Source, err)
 		}
 		host.LocalAddr = &net.TCPAddr{IP: a.AsSlice()}
 	}
 	nc, err := host.Dial(ctx, "tcp", w.cfg.Target)
 	if err != nil {
-		return nil, classifyDial(err), fmt.Errorf("connect to %s: %w", w.cfg.Target, err)
+		return nil, false, classifyDial(err), fmt.Errorf("connect to %s: %w", w.cfg.Target, err)
 	}
-	tc := tls.Client(nc, w.tls)
+	cfg := w.tls
+	if w.caches != nil {
+		cfg = w.tls.Clone()
+		cfg.ClientSessionCache = w.caches[j]
+	}
+	tc := tls.Client(nc, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		_ = nc.Close()
-		return nil, classifyTLS(err), fmt.Errorf("TLS handshake with %s: %w", w.cfg.Target, err)
+		return nil, false, classifyTLS(err), fmt.Errorf("TLS handshake with %s: %w", w.cfg.Target, err)
 	}
-	c, err := cira.New(tc, cira.RoleDevice, cira.Config{
+	resumed = tc.ConnectionState().DidResume
+	c, err = cira.New(tc, cira.RoleDevice, cira.Config{
 		Device: &cira.DeviceConfig{UUID: guid, Trigger: apf.TriggerPeriodic, Username: d.Cred.User,
 			Password: d.Cred.Password, Ports: w.cfg.Ports},
 		// Our context decides first, so a slow server reads as a timeout.
@@ -221,17 +287,17 @@ func (w *worker) dial(ctx context.Context, d workerDevice) (*cira.Conn, string, 
 	})
 	if err != nil {
 		_ = tc.Close()
-		return nil, handshakeReason(err), fmt.Errorf("APF start: %w", err)
+		return nil, false, handshakeReason(err), fmt.Errorf("APF start: %w", err)
 	}
 	select {
 	case <-c.Ready():
-		return c, "", nil
+		return c, resumed, "", nil
 	case <-c.Done():
 		err := c.Err()
-		return nil, handshakeReason(err), fmt.Errorf("APF handshake: %w", err)
+		return nil, false, handshakeReason(err), fmt.Errorf("APF handshake: %w", err)
 	case <-ctx.Done():
 		_ = c.Close()
-		return nil, classifyAPF(ctx.Err()), fmt.Errorf("APF handshake: %w", ctx.Err())
+		return nil, false, classifyAPF(ctx.Err()), fmt.Errorf("APF handshake: %w", ctx.Err())
 	}
 }
 
