@@ -155,6 +155,7 @@ docs/bench-cira.md has the full-scale recipe.`,
 	f.StringVar(&caFile, "ca", "", "PEM CA certificate the server's certificate chains to")
 	f.BoolVar(&cfg.Insecure, "insecure", false, "do not verify the server certificate")
 	f.StringVar(&cfg.TLS, "tls", ciraload.TLSAMT, "what the devices offer: amt (TLS 1.2, X25519/P-256, AMT's suites) or go (Go's defaults: TLS 1.3, ML-KEM hybrid share)")
+	f.BoolVar(&cfg.Resume, "resume", false, "measure reconnects: each device first comes up once (not measured), then reconnects resuming its own cached TLS session")
 	f.StringVar(&cfg.ServerName, "server-name", "", "name checked in the server certificate (default: the target's host)")
 	f.IntVar(&cfg.Count, "count", 0, "tunnels to open")
 	f.Float64Var(&cfg.Rate, "rate", 0, "ramp rate in tunnels/s over all workers (0: as fast as the server accepts)")
