@@ -96,7 +96,7 @@ func (rl *p2pRelay) handle(w http.ResponseWriter, r *http.Request) {
 	}
 	gw := rl.take(sid)
 	if gw == nil {
-		if gw, err = rl.dialGateway(r.Context(), p.GatewayID); err != nil {
+		if gw, err = rl.reachGateway(r.Context(), sid, p.GatewayID); err != nil {
 			s.auditAsync("console:"+p.ConsoleID, "pairing.relay", sid, "failed", err.Error(), nil)
 			writeError(w, http.StatusBadGateway, "gateway_unreachable", err.Error())
 			return
@@ -115,8 +115,28 @@ func (rl *p2pRelay) handle(w http.ResponseWriter, r *http.Request) {
 	rl.pipe(nc, gw)
 }
 
-// dialGateway reaches a gateway's WAN endpoint from the server, for a
-// gateway that did not open its own relay leg.
+// reachGateway opens the gateway's leg when the gateway did not come to the
+// relay itself: a relay/<session> stream on its control connection
+// (gateway-control.md §6a), which reaches a gateway behind NAT; without a
+// control connection, a dial of its WAN endpoints from the server.
+func (rl *p2pRelay) reachGateway(ctx context.Context, sid, id string) (net.Conn, error) {
+	if c, ok := rl.pm.gws.conn(id); ok {
+		s, err := control.ParseSession(sid)
+		if err != nil {
+			return nil, err
+		}
+		octx, cancel := context.WithTimeout(ctx, relayDialTimeout)
+		defer cancel()
+		nc, err := c.OpenRelay(octx, s)
+		if err != nil {
+			return nil, fmt.Errorf("gateway %s refused the relayed console: %w", id, err)
+		}
+		return nc, nil
+	}
+	return rl.dialGateway(ctx, id)
+}
+
+// dialGateway reaches a gateway's WAN endpoint from the server.
 func (rl *p2pRelay) dialGateway(ctx context.Context, id string) (net.Conn, error) {
 	g, err := rl.pm.s.store.GetGateway(ctx, id)
 	if err != nil {
