@@ -72,6 +72,9 @@ type Config struct {
 	// measured ramp reconnects with the TLS session that device cached —
 	// each device its own one-entry cache, nothing shared between devices.
 	Resume bool
+	// ServerGOGC records the GOGC a spawned server ran with (0: Go's
+	// default), so a result never hides a collector setting.
+	ServerGOGC int
 
 	// Count tunnels are opened (0 with Credentials → one per credential).
 	Count int

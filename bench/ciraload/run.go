@@ -41,7 +41,7 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	if err := preflight(ctx, c); err != nil {
 		return nil, err
 	}
-	res = &Result{Target: c.Target, Count: c.Count, Procs: c.Procs, Rate: c.Rate, TLS: c.TLS, Resume: c.Resume,
+	res = &Result{Target: c.Target, Count: c.Count, Procs: c.Procs, Rate: c.Rate, TLS: c.TLS, Resume: c.Resume, ServerGOGC: c.ServerGOGC,
 		Failures: map[string]int{}, FailureSamples: map[string]string{},
 		Anchor: MeshCentralAnchor, Goals: IssueGoals}
 	if c.SourceBase.IsValid() {
@@ -169,7 +169,20 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 		fmt.Fprintf(c.Progress, "%d tunnels alive; holding them idle for %s\n", res.AliveAfterRamp, c.Hold)
 	}
 	h0 := time.Now()
-	if err := sleepCtx(ctx, c.Hold, ws.died); err != nil {
+	// The CPU is also read at the midpoint: the first half still holds the
+	// tail of the ramp (queued registry writes, the scavenger returning the
+	// handshakes' memory), the second half only the keep-alives.
+	if err := sleepCtx(ctx, c.Hold/2, ws.died); err != nil {
+		return res, fmt.Errorf("interrupted during the hold: %w", err)
+	}
+	var cpuMid time.Duration
+	hMid := time.Now()
+	if srv != nil {
+		if cpuMid, err = ProcCPU(c.ServerPID); err != nil {
+			return res, err
+		}
+	}
+	if err := sleepCtx(ctx, c.Hold-c.Hold/2, ws.died); err != nil {
 		return res, fmt.Errorf("interrupted during the hold: %w", err)
 	}
 	res.HoldSeconds = time.Since(h0).Seconds()
@@ -190,6 +203,9 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 		}
 		if res.HoldSeconds > 0 {
 			srv.CorePercent = srv.CPUHoldSeconds / res.HoldSeconds * 100
+		}
+		if late := time.Since(hMid).Seconds(); late > 0 {
+			srv.CorePercentLate = (cpu1 - cpuMid).Seconds() / late * 100
 		}
 	}
 	if res.AliveEnd, res.DeadEnd, err = ws.probe(ctx, c.ProbeTimeout); err != nil {

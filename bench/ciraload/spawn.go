@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -88,6 +89,11 @@ type ServerOptions struct {
 	DataDir     string        `json:"data_dir"`
 	MaxConns    int           `json:"max_conns"`    // 0: the fd limit minus the reserve
 	IdleTimeout time.Duration `json:"idle_timeout"` // 0: the server's default (90 s)
+	// GCPercent, when not 0, is the spawned server's GOGC
+	// (debug.SetGCPercent): lower keeps less free heap (RSS) at the price of
+	// more collections while connections are accepted. Reported, never
+	// implied: the result records it.
+	GCPercent int `json:"gc_percent,omitempty"`
 }
 
 // ServerInfo is what a spawned server reports once it listens.
@@ -118,6 +124,9 @@ func ServeServer(ctx context.Context, opts ServerOptions, in io.Reader, out io.W
 		return fmt.Errorf("bench server: log: %w", err)
 	}
 	defer lf.Close()
+	if opts.GCPercent != 0 {
+		debug.SetGCPercent(opts.GCPercent)
+	}
 	srv, err := server.New(server.Config{DataDir: opts.DataDir, CIRAListen: "127.0.0.1:0", APIListen: "127.0.0.1:0",
 		MaxConns: opts.MaxConns, IdleTimeout: opts.IdleTimeout,
 		Logger: slog.New(slog.NewTextHandler(lf, &slog.HandlerOptions{Level: slog.LevelWarn}))})
