@@ -33,7 +33,7 @@ func benchCiraCommand() *cobra.Command {
 		cfg                                   ciraload.Config
 		caFile, credsFile, jsonOut, sourceStr string
 		enrolInto, spawnDir                   string
-		maxConns                              int
+		maxConns, gogc                        int
 		idleTimeout                           time.Duration
 	)
 	cmd := &cobra.Command{
@@ -108,6 +108,10 @@ docs/bench-cira.md has the full-scale recipe.`,
 				if idleTimeout > 0 {
 					args = append(args, "--idle-timeout", idleTimeout.String())
 				}
+				if gogc != 0 {
+					args = append(args, "--gogc", fmt.Sprint(gogc))
+					cfg.ServerGOGC = gogc
+				}
 				srv, err := ciraload.SpawnServer(ctx, exec.Command(self, args...))
 				if err != nil {
 					return err
@@ -178,6 +182,7 @@ docs/bench-cira.md has the full-scale recipe.`,
 	f.StringVar(&spawnDir, "spawn-server", "", "start an oobtb server with this data directory in a child process and load it")
 	f.IntVar(&maxConns, "max-conns", 0, "with --spawn-server: the server's CIRA connection cap (0: fd limit minus reserve)")
 	f.DurationVar(&idleTimeout, "idle-timeout", 0, "with --spawn-server: the server's idle timeout (0: its default)")
+	f.IntVar(&gogc, "server-gogc", 0, "with --spawn-server: the server's GOGC (0: Go's default 100); recorded in the result")
 
 	cmd.AddCommand(benchCiraWorkerCommand(), benchCiraServerCommand())
 	return cmd
@@ -219,6 +224,7 @@ func benchCiraServerCommand() *cobra.Command {
 	cmd.Flags().StringVar(&o.DataDir, "data", "", "data directory")
 	cmd.Flags().IntVar(&o.MaxConns, "max-conns", 0, "CIRA connection cap")
 	cmd.Flags().DurationVar(&o.IdleTimeout, "idle-timeout", 0, "idle timeout")
+	cmd.Flags().IntVar(&o.GCPercent, "gogc", 0, "GOGC (0: Go's default)")
 	return cmd
 }
 
