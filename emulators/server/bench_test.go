@@ -65,9 +65,21 @@ func BenchmarkIdleTunnels(b *testing.B) {
 			}
 		}
 		base := rssKiB()
+		// OOBTB_BENCH_CPUPROFILE profiles the server during the first-login
+		// storm (TLS, APF, registry): where an accept's CPU goes.
+		var prof *os.File
+		if f := os.Getenv("OOBTB_BENCH_CPUPROFILE"); f != "" {
+			if prof, err = os.Create(f); err == nil {
+				_ = pprof.StartCPUProfile(prof)
+			}
+		}
 		c0 := cpuTime()
 		child, secs := spawnClients(b, srv.CIRAAddr().String(), srv.CACertPath(), n, 0)
 		waitConnected(b, srv, n)
+		if prof != nil {
+			pprof.StopCPUProfile()
+			prof.Close()
+		}
 		cold := float64(n) / secs
 		// Server CPU per accepted tunnel (TLS, APF, registry): the server's
 		// capacity, independent of how fast this machine's clients dial.
