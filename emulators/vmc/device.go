@@ -81,6 +81,7 @@ type Device struct {
 	log *slog.Logger
 
 	events chan policy.Event
+	reconf chan policy.Config
 	stop   chan struct{}
 	done   chan struct{}
 	wg     sync.WaitGroup
@@ -125,10 +126,12 @@ func New(cfg Config) (*Device, error) {
 		return nil, fmt.Errorf("vmc: remote-access policy: %w", err)
 	}
 	id := cfg.Host.Identity()
-	return &Device{cfg: cfg, h: cfg.Host, pol: pol, clk: cfg.Clock,
+	d := &Device{cfg: cfg, h: cfg.Host, pol: pol, clk: cfg.Clock,
 		log:    cfg.Logger.With("uuid", id.UUID),
-		events: make(chan policy.Event, 64), stop: make(chan struct{}), done: make(chan struct{}),
-		oob: map[string]*cira.Conn{}, extSeen: map[*cira.Conn]bool{}}, nil
+		events: make(chan policy.Event, 64), reconf: make(chan policy.Config), stop: make(chan struct{}), done: make(chan struct{}),
+		oob: map[string]*cira.Conn{}, extSeen: map[*cira.Conn]bool{}}
+	cfg.Host.OnRemoteAccess(cfg.Policy, d.applyRemoteAccess)
+	return d, nil
 }
 
 // Host is the device's managed PC.
@@ -225,6 +228,69 @@ func (d *Device) loop() {
 			for _, a := range acts {
 				d.do(a)
 			}
+		case cfg := <-d.reconf:
+			d.adopt(cfg)
+		}
+	}
+}
+
+// applyRemoteAccess hands a configuration changed over WS-MAN to the loop.
+func (d *Device) applyRemoteAccess(cfg policy.Config) error {
+	d.mu.Lock()
+	started := d.started
+	d.mu.Unlock()
+	if !started {
+		pol, err := policy.New(cfg, rand.NewPCG(d.cfg.Seed, d.cfg.Seed^0x9e3779b97f4a7c15))
+		if err != nil {
+			return err
+		}
+		d.mu.Lock()
+		d.pol = pol
+		d.mu.Unlock()
+		return nil
+	}
+	select {
+	case d.reconf <- cfg:
+		return nil
+	case <-d.stop:
+		return errors.New("vmc: device stopped")
+	}
+}
+
+// adopt replaces the policy with one built from cfg, as AMT re-reads its
+// remote-access settings: the current tunnel is closed, what the device
+// learned on its LAN is kept, and the remote-access feature starts again.
+func (d *Device) adopt(cfg policy.Config) {
+	pol, err := policy.New(cfg, rand.NewPCG(d.cfg.Seed+1, d.cfg.Seed^0x9e3779b97f4a7c15))
+	if err != nil {
+		d.log.Warn("remote-access configuration refused", "err", err)
+		return
+	}
+	d.mu.Lock()
+	old := d.pol
+	d.pol = pol
+	c := d.conn
+	d.conn = nil
+	d.mu.Unlock()
+	d.log.Info("remote-access configuration changed over WS-MAN; restarting remote access", "mps", len(cfg.MPS), "rules", len(cfg.Rules))
+	if c != nil {
+		go c.Close()
+	}
+	now := d.clk.Now()
+	var carry []policy.Event
+	if g, ok := old.Gateway(); ok {
+		carry = append(carry, policy.GatewayLearned{Hint: g})
+	}
+	if id := d.h.Identity(); id.DHCP {
+		carry = append(carry, policy.DHCPDomain{Domain: id.Domain})
+	}
+	carry = append(carry, policy.Start{})
+	for _, ev := range carry {
+		d.mu.Lock()
+		acts := d.pol.Handle(now, ev)
+		d.mu.Unlock()
+		for _, a := range acts {
+			d.do(a)
 		}
 	}
 }

@@ -256,3 +256,31 @@ var _ = Describe("Device", func() {
 		Expect(ok).To(BeFalse())
 	})
 })
+
+var _ = Describe("remote-access configuration changed over WS-MAN", func() {
+	It("is what WS-MAN reports, and a new MPS list moves the tunnel", func() {
+		m1 := startMPS("admin", "P@ssw0rd", false)
+		defer m1.close()
+		m2 := startMPS("admin", "P@ssw0rd", false)
+		defer m2.close()
+		cfg := policy.DefaultRPS("127.0.0.1", "admin", "P@ssw0rd", "outside.example")
+		cfg.MPS[0].Port = m1.port()
+		d := newDevice(cfg, nil)
+		Expect(d.Host().RemoteAccess().MPS[0].Port).To(Equal(m1.port()))
+		d.Start()
+		defer d.Stop()
+		Eventually(m1.conn, "10s").ShouldNot(BeNil())
+
+		next := d.Host().RemoteAccess()
+		next.MPS[0].Port = m2.port()
+		Expect(d.Host().SetRemoteAccess(next)).To(Succeed())
+		Eventually(m2.conn, "10s").ShouldNot(BeNil())
+		Eventually(m1.conn().Done()).Should(BeClosed())
+		Expect(d.Host().RemoteAccess().MPS[0].Port).To(Equal(m2.port()))
+
+		bad := next
+		bad.MPS[0].Username = "not alphanumeric!"
+		Expect(d.Host().SetRemoteAccess(bad)).To(HaveOccurred())
+		Expect(d.Host().RemoteAccess().MPS[0].Username).To(Equal("admin"))
+	})
+})

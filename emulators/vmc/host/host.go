@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/oobtb/oobtb/emulators/vmc/policy"
 	"github.com/oobtb/oobtb/emulators/vmc/power"
 	"github.com/oobtb/oobtb/emulators/vmc/screen"
 	"github.com/oobtb/oobtb/sim/clock"
@@ -95,6 +96,8 @@ type Host struct {
 	timer    clock.Timer
 	closed   bool
 	sol      *SerialConsole
+	remote   policy.Config
+	onRemote func(policy.Config) error
 }
 
 // New builds a host; call Close to stop its timers.
@@ -147,6 +150,43 @@ func (h *Host) Close() {
 		h.timer.Stop()
 	}
 	h.sol.close()
+}
+
+// RemoteAccess is the device's remote-access configuration (MPS entries,
+// policy rules, environment detection) as WS-MAN reports it.
+func (h *Host) RemoteAccess() policy.Config {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.remote.Clone()
+}
+
+// SetRemoteAccess applies a configuration changed over WS-MAN. It is
+// validated first; the device (OnRemoteAccess) then adopts it.
+func (h *Host) SetRemoteAccess(cfg policy.Config) error {
+	cfg = cfg.Clone()
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	h.mu.Lock()
+	hook := h.onRemote
+	h.mu.Unlock()
+	if hook != nil {
+		if err := hook(cfg); err != nil {
+			return err
+		}
+	}
+	h.mu.Lock()
+	h.remote = cfg
+	h.mu.Unlock()
+	return nil
+}
+
+// OnRemoteAccess sets the initial configuration and the hook that applies
+// later changes to the running device.
+func (h *Host) OnRemoteAccess(initial policy.Config, apply func(policy.Config) error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.remote, h.onRemote = initial.Clone(), apply
 }
 
 // Logger is the device's logger, for the services acting on this host.

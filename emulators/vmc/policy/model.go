@@ -230,3 +230,13 @@ type Config struct {
 	// behaviour; off by default.
 	ReconnectForUserRequest bool
 }
+
+// Clone returns a copy that shares no slices with c, so a configuration
+// handed out (over WS-MAN, say) cannot change the one in force.
+func (c Config) Clone() Config {
+	c.MPS = append([]MPS(nil), c.MPS...)
+	c.Rules = append([]Rule(nil), c.Rules...)
+	c.Applies = append([]AppliesTo(nil), c.Applies...)
+	c.Environment.DetectionStrings = append([]string(nil), c.Environment.DetectionStrings...)
+	return c
+}

@@ -18,9 +18,10 @@ import (
 func For(h *host.Host) map[uint32]vmc.Service {
 	m := map[uint32]vmc.Service{}
 
-	// WS-MAN on 16992; the remote-access classes hold their own copy of the
-	// policy configuration here (no device callback at this level).
-	ws := wsmansrv.New(h, wsmansrv.Options{Logger: h.Logger().With("service", "wsman")})
+	// WS-MAN on 16992; the remote-access classes read and change the
+	// device's own configuration through the host.
+	ws := wsmansrv.New(h, wsmansrv.Options{Logger: h.Logger().With("service", "wsman"),
+		Policy: h.RemoteAccess, SetPolicy: h.SetRemoteAccess})
 	m[16992] = func(ch net.Conn) { _ = ws.Serve(ch) }
 	// 16993 is the same service with TLS inside the channel, as MeshCentral
 	// uses when 16992 is not bound.
