@@ -250,6 +250,12 @@ func (c *Conn) Close() error {
 	return nil
 }
 
+// Shutdown sends DISCONNECT (by application) and closes the socket at once,
+// without waiting for the channel services to return (Done reports that).
+func (c *Conn) Shutdown() {
+	c.fail(&DisconnectError{Reason: apf.DisconnectByApplication}, true)
+}
+
 // Send writes raw APF messages (for example an oobtb capability
 // PROTOCOL_VERSION). The caller keeps to the protocol.
 func (c *Conn) Send(msgs ...apf.Message) error { return c.send(msgs...) }

@@ -96,6 +96,7 @@ type Device struct {
 	// extSeen marks tunnels whose server answered with the capability block
 	// before the tunnel was ready; the policy hears of it after Connected.
 	extSeen  map[*cira.Conn]bool
+	dialGen  uint64 // generation of the newest Connect
 	started  bool
 	ownsHost bool         // Stop closes the host too (Build made it)
 	initial  policy.Event // posted after Start (user-initiated or alert trigger)
@@ -274,7 +275,7 @@ func (d *Device) adopt(cfg policy.Config) {
 	d.mu.Unlock()
 	d.log.Info("remote-access configuration changed over WS-MAN; restarting remote access", "mps", len(cfg.MPS), "rules", len(cfg.Rules))
 	if c != nil {
-		go c.Close()
+		c.Shutdown() // gone from the server's view before the next dial
 	}
 	now := d.clk.Now()
 	var carry []policy.Event
@@ -332,7 +333,9 @@ func (d *Device) do(a policy.Action) {
 		d.mu.Unlock()
 		if c != nil {
 			d.log.Info("closing CIRA tunnel", "mps", a.MPS, "reason", a.Reason)
-			go c.Close()
+			// Synchronously, so a reconnect that follows (a higher-priority
+			// trigger) never overlaps the old tunnel.
+			c.Shutdown()
 		}
 	case policy.SendKeepalive:
 		// The cira session keeps AMT's keep-alive schedule itself.
@@ -395,11 +398,28 @@ func (d *Device) connect(a policy.Connect) {
 		KeepaliveInterval: d.pol.KeepaliveInterval()}
 	d.mu.Lock()
 	d.status.Connects++
+	// Only the newest Connect counts: a dial the policy has since replaced
+	// (a call for help while a periodic connect is in flight) is dropped, so
+	// the device never holds two tunnels and the server never sees them race.
+	d.dialGen++
+	gen := d.dialGen
 	d.mu.Unlock()
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
 		c, err := d.dialTunnel(a.MPS.Addr(), serverName, d.cfg.RootCAs, dc, false)
+		d.mu.Lock()
+		stale := gen != d.dialGen
+		d.mu.Unlock()
+		if stale {
+			if c != nil {
+				d.mu.Lock()
+				delete(d.extSeen, c)
+				d.mu.Unlock()
+				c.Close()
+			}
+			return
+		}
 		if err != nil {
 			d.mu.Lock()
 			d.status.LastError = err.Error()

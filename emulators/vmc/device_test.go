@@ -101,6 +101,11 @@ func (m *testMPS) conn() *cira.Conn {
 	defer m.mu.Unlock()
 	for i := len(m.conns) - 1; i >= 0; i-- {
 		select {
+		case <-m.conns[i].Done():
+			continue // closed (replaced, or a superseded dial)
+		default:
+		}
+		select {
 		case <-m.conns[i].Ready():
 			return m.conns[i]
 		default:
@@ -270,17 +275,59 @@ var _ = Describe("remote-access configuration changed over WS-MAN", func() {
 		d.Start()
 		defer d.Stop()
 		Eventually(m1.conn, "10s").ShouldNot(BeNil())
+		first := m1.conn()
 
 		next := d.Host().RemoteAccess()
 		next.MPS[0].Port = m2.port()
 		Expect(d.Host().SetRemoteAccess(next)).To(Succeed())
 		Eventually(m2.conn, "10s").ShouldNot(BeNil())
-		Eventually(m1.conn().Done()).Should(BeClosed())
+		Eventually(first.Done()).Should(BeClosed())
 		Expect(d.Host().RemoteAccess().MPS[0].Port).To(Equal(m2.port()))
 
 		bad := next
 		bad.MPS[0].Username = "not alphanumeric!"
 		Expect(d.Host().SetRemoteAccess(bad)).To(HaveOccurred())
 		Expect(d.Host().RemoteAccess().MPS[0].Username).To(Equal("admin"))
+	})
+})
+
+var _ = Describe("a call for help at start-up", func() {
+	It("ends with one tunnel, opened with trigger 1, on which the server's extension support is known", func() {
+		m := startMPS("admin", "P@ssw0rd", true)
+		defer m.close()
+		h, err := host.New(host.Config{Identity: host.Identity{UUID: uuid, Hostname: "pc1"}, Settings: host.DefaultSettings()})
+		Expect(err).NotTo(HaveOccurred())
+		defer h.Close()
+		d, err := vmc.Build(vmc.Spec{UUID: uuid, Servers: []string{m.ln.Addr().String()}, User: "admin", Pass: "P@ssw0rd",
+			AMTPass: "P@ssw0rd", Trigger: "user"}, vmc.Deps{RootCAs: ca.Pool()})
+		Expect(err).NotTo(HaveOccurred())
+		d.Start()
+		defer d.Stop()
+		Eventually(func() bool { s := d.Status(); return s.Tunnel == policy.TunnelUp && s.ServerExt }, "10s").Should(BeTrue())
+		Eventually(func() apf.TriggerReason {
+			c := m.conn()
+			if c == nil {
+				return 0
+			}
+			v, _ := c.PeerVersion()
+			return v.Trigger
+		}, "5s").Should(Equal(apf.TriggerUserInitiated))
+		alive := func() int {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			n := 0
+			for _, c := range m.conns {
+				select {
+				case <-c.Done():
+				default:
+					n++
+				}
+			}
+			return n
+		}
+		// The old tunnel may take a moment to end on the server side; after
+		// that exactly one stays.
+		Eventually(alive).Should(Equal(1))
+		Consistently(alive, "500ms").Should(Equal(1))
 	})
 })
