@@ -1,50 +1,13 @@
 package apf_test
 
 import (
-	"encoding/hex"
-	"strings"
+	"github.com/oobtb/oobtb/internal/hexvec"
 
 	"github.com/oobtb/oobtb/emulators/wire/apf"
 )
 
-// wire turns the reference's notation — hex groups, "quoted ASCII", and
-// 00…(N zero bytes) — into bytes, so vectors can be pasted from §6 and the
-// layout tables and checked by eye.
-func wire(spec string) []byte {
-	var out []byte
-	for len(spec) > 0 {
-		spec = strings.TrimLeft(spec, " \n\t|")
-		if spec == "" {
-			break
-		}
-		switch {
-		case spec[0] == '"':
-			end := strings.IndexByte(spec[1:], '"')
-			out = append(out, spec[1:1+end]...)
-			spec = spec[end+2:]
-		case strings.HasPrefix(spec, "zeros("):
-			end := strings.IndexByte(spec, ')')
-			n := 0
-			for _, c := range spec[6:end] {
-				n = n*10 + int(c-'0')
-			}
-			out = append(out, make([]byte, n)...)
-			spec = spec[end+1:]
-		default:
-			end := strings.IndexAny(spec, " \n\t|\"")
-			if end < 0 {
-				end = len(spec)
-			}
-			b, err := hex.DecodeString(spec[:end])
-			if err != nil {
-				panic("bad hex in vector: " + spec[:end])
-			}
-			out = append(out, b...)
-			spec = spec[end:]
-		}
-	}
-	return out
-}
+// wire reads a golden vector in the reference's notation.
+var wire = hexvec.Parse
 
 type vector struct {
 	name  string

@@ -3,6 +3,7 @@ package redir_test
 import (
 	"encoding/hex"
 	"errors"
+	"github.com/oobtb/oobtb/internal/hexvec"
 	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -12,33 +13,8 @@ import (
 	"github.com/oobtb/oobtb/emulators/wire/wireerr"
 )
 
-// hx decodes hand-written hex with spaces and "quoted" ASCII runs.
-func hx(s string) []byte {
-	var out []byte
-	for len(s) > 0 {
-		s = strings.TrimLeft(s, " \n\t|")
-		if s == "" {
-			break
-		}
-		if s[0] == '"' {
-			end := strings.IndexByte(s[1:], '"')
-			out = append(out, s[1:1+end]...)
-			s = s[end+2:]
-			continue
-		}
-		i := strings.IndexAny(s, " \n\t|\"")
-		if i < 0 {
-			i = len(s)
-		}
-		b, err := hex.DecodeString(s[:i])
-		if err != nil {
-			panic(err)
-		}
-		out = append(out, b...)
-		s = s[i:]
-	}
-	return out
-}
+// hx reads a golden vector in the reference's notation.
+var hx = hexvec.Parse
 
 const (
 	realm = "Digest:0123456789ABCDEF0123456789ABCDEF"
