@@ -27,10 +27,15 @@ func For(h *host.Host) map[uint32]vmc.Service {
 	// uses when 16992 is not bound.
 	m[16993] = func(ch net.Conn) { _ = ws.ServeTLS(ch) }
 
-	// Redirection (KVM, SOL) on 16994; 16995 (TLS) is not served, so the
-	// channel router refuses it.
+	// Redirection (KVM, SOL) on 16994, and on 16995 inside TLS with the
+	// device's certificate (MeshCentral uses 16995 when 16992 is not bound).
 	redir := redirsrv.New(redirsrv.Config{Host: h, Logger: h.Logger().With("service", "redirection")})
 	m[16994] = func(ch net.Conn) { _ = redir.Serve(context.Background(), ch) }
+	m[16995] = func(ch net.Conn) {
+		if tc, err := ws.WrapTLS(ch, "16995"); err == nil {
+			_ = redir.Serve(context.Background(), tc)
+		}
+	}
 	if h.Settings().Is5900PortEnabled {
 		vnc := vncsrv.New(vncsrv.Config{Host: h, Logger: h.Logger().With("service", "rfb5900")})
 		m[5900] = func(ch net.Conn) { _ = vnc.Serve(context.Background(), ch) }

@@ -146,26 +146,37 @@ const DefaultHandshakeTimeout = 30 * time.Second
 // with the certificate AMT_PublicKeyCertificate reports (the RSA suites AMT
 // uses are allowed), then the same HTTP service as Serve.
 func (s *Server) ServeTLS(ch net.Conn) error {
+	conn, err := s.WrapTLS(ch, "16993")
+	if err != nil {
+		return fmt.Errorf("wsman: %w", err)
+	}
+	return s.Serve(conn)
+}
+
+// WrapTLS runs the device's TLS server handshake on ch (a channel to 16993 or
+// 16995) with the certificate AMT_PublicKeyCertificate reports, as real AMT
+// uses one TLS identity for both TLS ports. ch is closed on failure.
+func (s *Server) WrapTLS(ch net.Conn, port string) (net.Conn, error) {
 	s.mu.Lock()
 	m, err := s.tlsLocked()
 	s.mu.Unlock()
 	if err != nil {
 		ch.Close()
-		return fmt.Errorf("wsman: TLS on 16993: %w", err)
+		return nil, fmt.Errorf("TLS on %s: %w", port, err)
 	}
 	key, _ := deviceKey() // made by tlsLocked
 	conn := tls.Server(ch, pki.ServerTLSConfig(tls.Certificate{Certificate: [][]byte{m.certDER}, PrivateKey: key}))
 	if err := ch.SetDeadline(time.Now().Add(DefaultHandshakeTimeout)); err != nil {
 		ch.Close()
-		return err
+		return nil, err
 	}
 	if err := conn.Handshake(); err != nil {
 		ch.Close()
-		return fmt.Errorf("wsman: TLS handshake on 16993: %w", err)
+		return nil, fmt.Errorf("TLS handshake on %s: %w", port, err)
 	}
 	if err := ch.SetDeadline(time.Time{}); err != nil {
 		ch.Close()
-		return err
+		return nil, err
 	}
-	return s.Serve(conn)
+	return conn, nil
 }
