@@ -94,6 +94,9 @@ type ServerOptions struct {
 	// more collections while connections are accepted. Reported, never
 	// implied: the result records it.
 	GCPercent int `json:"gc_percent,omitempty"`
+	// PprofAddr, when set, serves net/http/pprof there (a loopback
+	// address): profile the server during a ramp or a hold.
+	PprofAddr string `json:"pprof_addr,omitempty"`
 }
 
 // ServerInfo is what a spawned server reports once it listens.
@@ -126,6 +129,13 @@ func ServeServer(ctx context.Context, opts ServerOptions, in io.Reader, out io.W
 	defer lf.Close()
 	if opts.GCPercent != 0 {
 		debug.SetGCPercent(opts.GCPercent)
+	}
+	if opts.PprofAddr != "" {
+		stop, err := servePprof(opts.PprofAddr)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	srv, err := server.New(server.Config{DataDir: opts.DataDir, CIRAListen: "127.0.0.1:0", APIListen: "127.0.0.1:0",
 		MaxConns: opts.MaxConns, IdleTimeout: opts.IdleTimeout,
