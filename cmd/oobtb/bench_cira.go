@@ -32,7 +32,7 @@ func benchCiraCommand() *cobra.Command {
 	var (
 		cfg                                   ciraload.Config
 		caFile, credsFile, jsonOut, sourceStr string
-		enrolInto, spawnDir                   string
+		enrolInto, spawnDir, pprofAddr        string
 		maxConns, gogc                        int
 		idleTimeout                           time.Duration
 	)
@@ -108,6 +108,9 @@ docs/bench-cira.md has the full-scale recipe.`,
 				if idleTimeout > 0 {
 					args = append(args, "--idle-timeout", idleTimeout.String())
 				}
+				if pprofAddr != "" {
+					args = append(args, "--pprof", pprofAddr)
+				}
 				if gogc != 0 {
 					args = append(args, "--gogc", fmt.Sprint(gogc))
 					cfg.ServerGOGC = gogc
@@ -182,6 +185,7 @@ docs/bench-cira.md has the full-scale recipe.`,
 	f.StringVar(&spawnDir, "spawn-server", "", "start an oobtb server with this data directory in a child process and load it")
 	f.IntVar(&maxConns, "max-conns", 0, "with --spawn-server: the server's CIRA connection cap (0: fd limit minus reserve)")
 	f.DurationVar(&idleTimeout, "idle-timeout", 0, "with --spawn-server: the server's idle timeout (0: its default)")
+	f.StringVar(&pprofAddr, "server-pprof", "", "with --spawn-server: serve the server's net/http/pprof on this loopback address")
 	f.IntVar(&gogc, "server-gogc", 0, "with --spawn-server: the server's GOGC (0: Go's default 100); recorded in the result")
 
 	cmd.AddCommand(benchCiraWorkerCommand(), benchCiraServerCommand())
@@ -225,6 +229,7 @@ func benchCiraServerCommand() *cobra.Command {
 	cmd.Flags().IntVar(&o.MaxConns, "max-conns", 0, "CIRA connection cap")
 	cmd.Flags().DurationVar(&o.IdleTimeout, "idle-timeout", 0, "idle timeout")
 	cmd.Flags().IntVar(&o.GCPercent, "gogc", 0, "GOGC (0: Go's default)")
+	cmd.Flags().StringVar(&o.PprofAddr, "pprof", "", "serve net/http/pprof on this loopback address")
 	return cmd
 }
 
