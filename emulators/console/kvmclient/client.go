@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"image"
 	"image/png"
 	"io"
 	"log/slog"
@@ -64,8 +65,20 @@ type Config struct {
 	// SkipRedirection starts at the RFB banner (a stream that is already
 	// past the redirection handshake and KVM start).
 	SkipRedirection bool
-	Clock           clock.Clock  // nil → clock.Real{}
-	Logger          *slog.Logger // nil → discard
+	// Sequential runs the redirection and RFB openings one message per
+	// round trip, as the stock consoles do. By default the client
+	// pipelines them (redirclient.Options.Pipeline; after the digest
+	// succeeds, the KVM start and its whole RFB side in one flight), which
+	// saves about five round trips and needs an RFB 3.8+ server (AMT: 4.0).
+	// With SkipRedirection the RFB opening is always sequential.
+	Sequential bool
+	// SizeHint is the screen size expected (from an earlier session with
+	// the device): with it, the pipelined flight also carries the first
+	// update request, saving one more round trip. A wrong hint costs a
+	// second, full request.
+	SizeHint image.Point
+	Clock    clock.Clock  // nil → clock.Real{}
+	Logger   *slog.Logger // nil → discard
 }
 
 // Client is one KVM session. Run reads the server's stream; the input
@@ -78,6 +91,7 @@ type Client struct {
 	si     rfb.ServerInit
 	banner rfb.Version
 	info   redirclient.Info
+	hinted bool // the pipelined flight carried the first update request
 
 	wmu  sync.Mutex // writes and the input id sequence
 	wbuf []byte
@@ -122,13 +136,18 @@ func Open(conn net.Conn, cfg Config) (*Client, error) {
 	}
 	c := &Client{cfg: cfg, clk: cfg.Clock, log: cfg.Logger, updated: make(chan struct{}), first: make(chan struct{})}
 	stream := conn
+	pipe := !cfg.Sequential && !cfg.SkipRedirection
 	if !cfg.SkipRedirection {
-		rc, info, err := redirclient.Open(conn, redir.SessionKVM, cfg.Credentials, cfg.Timeout)
+		rc, info, err := redirclient.OpenWith(conn, redir.SessionKVM, cfg.Credentials, redirclient.Options{Timeout: cfg.Timeout, Pipeline: pipe})
 		if err != nil {
 			return nil, err
 		}
 		c.info = info
-		if err := writeDeadline(rc, cfg.Timeout, (&redir.KVMStart{}).Append(nil)); err != nil {
+		flight := (&redir.KVMStart{}).Append(nil)
+		if pipe {
+			flight = c.appendPipelinedOpen(flight)
+		}
+		if err := writeDeadline(rc, cfg.Timeout, flight); err != nil {
 			return nil, fmt.Errorf("kvm: sending KVM start (0x40): %w", err)
 		}
 		r := redirclient.NewReader(rc, cfg.Timeout)
@@ -142,7 +161,11 @@ func Open(conn net.Conn, cfg Config) (*Client, error) {
 		stream = redirclient.WithPrefix(rc, r.Rest())
 	}
 	c.conn = stream
-	if err := c.rfbOpen(); err != nil {
+	open := c.rfbOpen
+	if pipe {
+		open = c.rfbOpenPipelined
+	}
+	if err := open(); err != nil {
 		return nil, err
 	}
 	return c, nil

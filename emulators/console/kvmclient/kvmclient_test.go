@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"image"
 	"image/png"
 	"net"
+	"sync"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -215,5 +217,70 @@ var _ = Describe("KVM client against the vMC's redirection service", func() {
 			_, err = kvmclient.Open(conn, kvmclient.Config{Credentials: goodCred, Timeout: 5 * time.Second})
 			return err
 		}, 10*time.Second).Should(MatchError(redirclient.ErrRefused))
+	})
+})
+
+// writeCounter counts the console's writes (flights) on a stream.
+type writeCounter struct {
+	net.Conn
+	mu     sync.Mutex
+	writes int
+}
+
+func (w *writeCounter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	w.writes++
+	w.mu.Unlock()
+	return w.Conn.Write(p)
+}
+
+func (w *writeCounter) count() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.writes
+}
+
+var _ = Describe("pipelined opening", func() {
+	var e *vmcenv.Env
+
+	BeforeEach(func() {
+		var err error
+		e, err = vmcenv.New(640, 480, screen.W2Terminal)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(func() { Expect(e.Close()).To(Succeed()) })
+	})
+
+	// opened opens with cfg on a counting connection and returns the
+	// number of writes the opening took, after checking the picture.
+	opened := func(cfg kvmclient.Config, pf rfb.PixelFormat) int {
+		nc, err := e.Dial()
+		Expect(err).NotTo(HaveOccurred())
+		wc := &writeCounter{Conn: nc}
+		cfg.Credentials, cfg.Timeout = goodCred, 10*time.Second
+		c, err := kvmclient.Open(wc, cfg)
+		Expect(err).NotTo(HaveOccurred())
+		n := wc.count()
+		ctx, cancel := context.WithCancel(context.Background())
+		s := &session{c: c, conn: wc, done: make(chan error, 1), stop: cancel}
+		go func() { s.done <- c.Run(ctx) }()
+		got, exp := settle(e, s, pf)
+		expectSame(got, exp)
+		Expect(c.Stats().Integrity.Failures).To(BeZero())
+		s.close()
+		Expect(e.Errors()).To(BeEmpty())
+		// The vMC frees its KVM lock once it saw the close.
+		Eventually(e.Host.KVMActive, 5*time.Second, 10*time.Millisecond).Should(BeFalse())
+		return n
+	}
+
+	It("opens in three flights with a size hint, four without, ten sequentially, with the same pixels", func() {
+		Expect(opened(kvmclient.Config{SizeHint: image.Pt(640, 480)}, rfb.PF565)).To(Equal(3))
+		Expect(opened(kvmclient.Config{}, rfb.PF565)).To(Equal(4))
+		Expect(opened(kvmclient.Config{Sequential: true}, rfb.PF565)).To(Equal(10))
+	})
+
+	It("recovers from a stale size hint with a full request, and pipelines a pixel format and deflate", func() {
+		Expect(opened(kvmclient.Config{SizeHint: image.Pt(1024, 768)}, rfb.PF565)).To(Equal(4))
+		Expect(opened(kvmclient.Config{SizeHint: image.Pt(640, 480), Format: rfb.PF332, Deflate: true}, rfb.PF332)).To(Equal(3))
 	})
 })

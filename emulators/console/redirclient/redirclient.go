@@ -102,10 +102,12 @@ func (r *Reader) Next() (redir.Msg, error) {
 				return nil, fmt.Errorf("redirection: from the device: %w", err)
 			}
 		}
-		if err := r.conn.SetReadDeadline(time.Now().Add(r.timeout)); err != nil {
-			return nil, err
+		// A connection closed by the peer refuses the deadline (net.Pipe)
+		// as well as the read: report either as the read's failure.
+		n, err := 0, r.conn.SetReadDeadline(time.Now().Add(r.timeout))
+		if err == nil {
+			n, err = r.conn.Read(tmp[:])
 		}
-		n, err := r.conn.Read(tmp[:])
 		r.buf = append(r.buf, tmp[:n]...)
 		if err != nil && n == 0 {
 			if len(r.buf) > 0 {
@@ -133,10 +135,34 @@ func write(conn net.Conn, timeout time.Duration, m redir.Msg) error {
 	return nil
 }
 
+// Options tune a handshake.
+type Options struct {
+	// Timeout bounds each read; ≤ 0 → DefaultTimeout.
+	Timeout time.Duration
+	// Pipeline sends StartRedirectionSession, the authentication query and
+	// the digest probe (type 4, the type every AMT since 3.0 offers) in one
+	// flight instead of one message per round trip, then reads the replies
+	// in order. AMT and the vMC read console messages from a stream one
+	// after the other, and the relays' interceptors parse them one by one,
+	// so the device sees the sequence a console would have sent; only the
+	// waits between them are gone. If the device turns out not to offer
+	// type 4, its answer to the early probe is read and dropped and the
+	// handshake goes on with the type it offers (costing one failed
+	// attempt of the device's allowance, usually 3).
+	Pipeline bool
+}
+
 // Open starts a session of type t on conn and authenticates (reference §2.3
-// steps 1–6). On success it returns conn wrapped so that bytes that came
-// after the authentication reply are read first. It does not close conn.
+// steps 1–6), one message per round trip as the stock consoles do. On
+// success it returns conn wrapped so that bytes that came after the
+// authentication reply are read first. It does not close conn.
 func Open(conn net.Conn, t redir.SessionType, cred Credentials, timeout time.Duration) (*Conn, Info, error) {
+	return OpenWith(conn, t, cred, Options{Timeout: timeout})
+}
+
+// OpenWith is Open with options (pipelining).
+func OpenWith(conn net.Conn, t redir.SessionType, cred Credentials, o Options) (*Conn, Info, error) {
+	timeout := o.Timeout
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
@@ -144,7 +170,21 @@ func Open(conn net.Conn, t redir.SessionType, cred Credentials, timeout time.Dur
 	r := NewReader(conn, timeout)
 	defer conn.SetDeadline(time.Time{})
 
-	if err := write(conn, timeout, redir.NewStart(t)); err != nil {
+	// The early probe, when pipelining: a digest with an empty realm asks
+	// for the challenge.
+	var early *redir.AuthenticateSession
+	if o.Pipeline {
+		early = &redir.AuthenticateSession{Type: redir.AuthDigestQop, User: cred.User, URI: redir.RedirectionURI}
+		flight := redir.NewStart(t).Append(nil)
+		flight = (&redir.AuthenticateSession{Type: redir.AuthQuery}).Append(flight)
+		flight = early.Append(flight)
+		if err := conn.SetWriteDeadline(time.Now().Add(timeout)); err != nil {
+			return nil, info, err
+		}
+		if _, err := conn.Write(flight); err != nil {
+			return nil, info, fmt.Errorf("redirection: sending StartRedirectionSession, the query and the digest probe: %w", err)
+		}
+	} else if err := write(conn, timeout, redir.NewStart(t)); err != nil {
 		return nil, info, err
 	}
 	m, err := r.Next()
@@ -160,8 +200,10 @@ func Open(conn net.Conn, t redir.SessionType, cred Credentials, timeout time.Dur
 		return nil, info, err
 	}
 
-	if err := write(conn, timeout, &redir.AuthenticateSession{Type: redir.AuthQuery}); err != nil {
-		return nil, info, err
+	if early == nil {
+		if err := write(conn, timeout, &redir.AuthenticateSession{Type: redir.AuthQuery}); err != nil {
+			return nil, info, err
+		}
 	}
 	q, err := authReply(r, "the authentication query")
 	if err != nil {
@@ -181,6 +223,18 @@ func Open(conn net.Conn, t redir.SessionType, cred Credentials, timeout time.Dur
 	default:
 		return nil, info, fmt.Errorf("%w: the device offers authentication types %v; expected digest (3 or 4) or password (1)", ErrAuth, q.Types)
 	}
+	var earlyReply *redir.AuthenticateSessionReply
+	if early != nil {
+		// The device answers the early probe whatever it offers: a
+		// challenge when type 4 is offered, else "not supported", which
+		// is dropped.
+		if earlyReply, err = authReply(r, "the digest probe"); err != nil {
+			return nil, info, err
+		}
+		if info.AuthType != early.Type {
+			earlyReply = nil
+		}
+	}
 
 	var final *redir.AuthenticateSessionReply
 	if info.AuthType == redir.AuthPassword {
@@ -191,14 +245,15 @@ func Open(conn net.Conn, t redir.SessionType, cred Credentials, timeout time.Dur
 			return nil, info, err
 		}
 	} else {
-		// The probe: a digest with an empty realm asks for the challenge.
-		probe := &redir.AuthenticateSession{Type: info.AuthType, User: cred.User, URI: redir.RedirectionURI}
-		if err := write(conn, timeout, probe); err != nil {
-			return nil, info, err
-		}
-		ch, err := authReply(r, "the digest probe")
-		if err != nil {
-			return nil, info, err
+		ch := earlyReply
+		if ch == nil {
+			probe := &redir.AuthenticateSession{Type: info.AuthType, User: cred.User, URI: redir.RedirectionURI}
+			if err := write(conn, timeout, probe); err != nil {
+				return nil, info, err
+			}
+			if ch, err = authReply(r, "the digest probe"); err != nil {
+				return nil, info, err
+			}
 		}
 		if ch.Status == redir.AuthStatusSuccess {
 			final = ch // a device that needs no challenge

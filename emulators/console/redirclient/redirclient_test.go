@@ -162,3 +162,98 @@ var _ = Describe("redirection handshake", func() {
 		c.Close()
 	})
 })
+
+// pairPipelined runs OpenWith with pipelining against script.
+func pairPipelined(cred redirclient.Credentials, script func(a *amt)) (*redirclient.Conn, redirclient.Info, error) {
+	c, s := net.Pipe()
+	done := make(chan struct{})
+	go func() {
+		defer GinkgoRecover()
+		defer close(done)
+		defer s.Close()
+		script(&amt{conn: s})
+	}()
+	rc, info, err := redirclient.OpenWith(c, redir.SessionKVM, cred, redirclient.Options{Timeout: 2 * time.Second, Pipeline: true})
+	if err != nil {
+		c.Close()
+	}
+	<-done
+	return rc, info, err
+}
+
+// firstFlight reads the pipelined flight before answering anything: the
+// start, the query and the type-4 probe must all be there already.
+func firstFlight(a *amt) {
+	Expect(a.recv()).To(Equal(redir.NewStart(redir.SessionKVM)))
+	Expect(a.buf).NotTo(BeEmpty(), "the query did not come with the start")
+	Expect(a.recv()).To(Equal(&redir.AuthenticateSession{Type: redir.AuthQuery}))
+	Expect(a.buf).NotTo(BeEmpty(), "the probe did not come with the query")
+	p := a.recv().(*redir.AuthenticateSession)
+	Expect(p.IsProbe()).To(BeTrue())
+	Expect(p.Type).To(Equal(redir.AuthDigestQop))
+	Expect(p.User).To(Equal("admin"))
+	Expect(p.URI).To(Equal(redir.RedirectionURI))
+}
+
+var _ = Describe("pipelined redirection handshake", func() {
+	cred := redirclient.Credentials{User: "admin", Password: pass}
+
+	It("sends start, query and probe in one flight and answers the challenge once", func() {
+		rc, info, err := pairPipelined(cred, func(a *amt) {
+			firstFlight(a)
+			var replies []byte
+			replies = (&redir.StartRedirectionSessionReply{ProtoMajor: 1}).Append(replies)
+			replies = (&redir.AuthenticateSessionReply{Types: []redir.AuthType{redir.AuthDigest, redir.AuthDigestQop}}).Append(replies)
+			replies = (&redir.AuthenticateSessionReply{Status: 1, Type: redir.AuthDigestQop, Realm: realm, Nonce: nonce, Qop: "auth"}).Append(replies)
+			a.send(replies)
+			d := a.recv().(*redir.AuthenticateSession)
+			Expect(d.Type).To(Equal(redir.AuthDigestQop))
+			Expect(d.NC).To(Equal("00000001"))
+			Expect(redir.VerifyDigest(d, realm, nonce, pass)).To(BeTrue())
+			a.send((&redir.AuthenticateSessionReply{Type: redir.AuthDigestQop}).Append(nil))
+		})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(info.AuthType).To(Equal(redir.AuthDigestQop))
+		Expect(info.Realm).To(Equal(realm))
+		rc.Close()
+	})
+
+	It("drops the early probe's refusal and goes on with digest type 3 when that is all the device offers", func() {
+		_, info, err := pairPipelined(cred, func(a *amt) {
+			firstFlight(a)
+			a.send((&redir.StartRedirectionSessionReply{ProtoMajor: 1}).Append(nil))
+			a.send((&redir.AuthenticateSessionReply{Types: []redir.AuthType{redir.AuthDigest}}).Append(nil))
+			a.send((&redir.AuthenticateSessionReply{Status: 2, Type: redir.AuthDigestQop}).Append(nil))
+			p := a.recv().(*redir.AuthenticateSession)
+			Expect(p.IsProbe()).To(BeTrue())
+			Expect(p.Type).To(Equal(redir.AuthDigest))
+			a.send((&redir.AuthenticateSessionReply{Status: 1, Type: redir.AuthDigest, Realm: realm, Nonce: nonce}).Append(nil))
+			d := a.recv().(*redir.AuthenticateSession)
+			Expect(redir.VerifyDigest(d, realm, nonce, pass)).To(BeTrue())
+			a.send((&redir.AuthenticateSessionReply{Type: redir.AuthDigest}).Append(nil))
+		})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(info.AuthType).To(Equal(redir.AuthDigest))
+	})
+
+	It("stops at a busy start although the rest of the flight was sent", func() {
+		_, _, err := pairPipelined(cred, func(a *amt) {
+			firstFlight(a)
+			a.send((&redir.StartRedirectionSessionReply{Status: redir.StartStatusBusy}).Append(nil))
+		})
+		Expect(err).To(MatchError(redirclient.ErrBusy))
+	})
+
+	It("reports a wrong password after the pipelined probe", func() {
+		_, _, err := pairPipelined(redirclient.Credentials{User: "admin", Password: "nope"}, func(a *amt) {
+			firstFlight(a)
+			a.send((&redir.StartRedirectionSessionReply{ProtoMajor: 1}).Append(nil))
+			a.send((&redir.AuthenticateSessionReply{Types: []redir.AuthType{redir.AuthDigestQop}}).Append(nil))
+			a.send((&redir.AuthenticateSessionReply{Status: 1, Type: redir.AuthDigestQop, Realm: realm, Nonce: nonce, Qop: "auth"}).Append(nil))
+			d := a.recv().(*redir.AuthenticateSession)
+			Expect(redir.VerifyDigest(d, realm, nonce, pass)).To(BeFalse())
+			a.send((&redir.AuthenticateSessionReply{Status: 1, Type: redir.AuthDigestQop}).Append(nil))
+		})
+		Expect(err).To(MatchError(redirclient.ErrAuth))
+	})
+})

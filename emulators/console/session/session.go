@@ -14,11 +14,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"image"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/oobtb/oobtb/emulators/console"
@@ -62,7 +64,35 @@ type Config struct {
 // Client is a console that pairs and connects.
 type Client struct {
 	cfg Config
+
+	mu    sync.Mutex
+	sizes map[string]image.Point // screen size per device, from its last ServerInit
 }
+
+// sizeHint is the device's screen size seen last (zero when never seen).
+func (c *Client) sizeHint(device string) image.Point {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sizes[device]
+}
+
+// noteSize remembers the device's screen size for the next session's
+// pipelined first update request.
+func (c *Client) noteSize(device string, kc *kvmclient.Client) {
+	si := kc.ServerInit()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sizes == nil {
+		c.sizes = map[string]image.Point{}
+	}
+	if len(c.sizes) >= maxSizeHints {
+		clear(c.sizes)
+	}
+	c.sizes[device] = image.Pt(int(si.Width), int(si.Height))
+}
+
+// maxSizeHints bounds the remembered screen sizes.
+const maxSizeHints = 4096
 
 // New checks cfg.
 func New(cfg Config) (*Client, error) {
@@ -300,21 +330,31 @@ func (s *Session) OpenStream(ctx context.Context, target string) (net.Conn, erro
 // OpenKVM opens a KVM client: over a "kvm" stream of the channel (the
 // redirection handshake and digest run end to end with the device, so cfg
 // carries the device's AMT credentials), or on the classic path through
-// the server's web relay (which injects them).
+// the server's web relay (which injects them). Unless cfg.Sequential, the
+// openings are pipelined (kvmclient.Config.Sequential), and the screen
+// size this client saw at the device's last session is the SizeHint.
 func (s *Session) OpenKVM(ctx context.Context, cfg kvmclient.Config) (*kvmclient.Client, error) {
+	if cfg.SizeHint == (image.Point{}) && !cfg.Sequential {
+		cfg.SizeHint = s.c.sizeHint(s.Answer.Device)
+	}
+	var kc *kvmclient.Client
 	if s.Conn == nil {
 		con := &console.Console{API: s.c.cfg.API, Logger: s.c.cfg.Logger}
-		return con.OpenKVM(ctx, s.Answer.Device, cfg)
+		var err error
+		if kc, err = con.OpenKVM(ctx, s.Answer.Device, cfg); err != nil {
+			return nil, err
+		}
+	} else {
+		st, err := s.OpenStream(ctx, "kvm")
+		if err != nil {
+			return nil, err
+		}
+		if kc, err = kvmclient.Open(st, cfg); err != nil {
+			st.Close()
+			return nil, err
+		}
 	}
-	st, err := s.OpenStream(ctx, "kvm")
-	if err != nil {
-		return nil, err
-	}
-	kc, err := kvmclient.Open(st, cfg)
-	if err != nil {
-		st.Close()
-		return nil, err
-	}
+	s.c.noteSize(s.Answer.Device, kc)
 	return kc, nil
 }
 
