@@ -39,8 +39,9 @@ type Options struct {
 }
 
 // Available is what this build provides for scenarios' requires lists.
-// The gateway party and the server's pairing module are not in it yet.
-var Available = []string{}
+// The gateway party (emulators/gateway) and the server's pairing module
+// are in it.
+var Available = []string{"gateway", "pairing"}
 
 // Run runs every case in order and returns the results.
 func Run(ctx context.Context, cases []*spec.Scenario, o Options) *reports.Run {
@@ -86,7 +87,11 @@ type caseRun struct {
 	fleets   map[string]*fleetParty
 	consoles map[string]*consoleParty
 
+	gateways map[string]*gatewayParty
+
 	mu       sync.Mutex
+	byIP     map[string]string // inproc: node address → node
+	mitm     map[string]int64  // inproc: rewritten dial targets
 	sessions map[string]*session
 	metrics  map[string]float64
 	waits    sync.WaitGroup
@@ -137,7 +142,7 @@ func RunCase(ctx context.Context, s *spec.Scenario, o Options) (rc reports.Case)
 		logger:  slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: logLevel(o.Verbose)})),
 		prog:    &progress{w: o.Progress, tty: o.TTY, name: rc.Name, total: len(s.Timeline)},
 		parties: map[string]party{}, servers: map[string]*serverParty{}, fleets: map[string]*fleetParty{},
-		consoles: map[string]*consoleParty{}, sessions: map[string]*session{}, metrics: map[string]float64{}}
+		consoles: map[string]*consoleParty{}, gateways: map[string]*gatewayParty{}, sessions: map[string]*session{}, metrics: map[string]float64{}}
 	for i, st := range s.Timeline {
 		rc.Steps = append(rc.Steps, reports.Step{Index: i, Kind: st.Do, Line: st.Line, Summary: summary(&st), Status: reports.Skipped})
 	}
@@ -294,6 +299,9 @@ func (c *caseRun) setup(ctx context.Context) error {
 		case spec.KindConsole:
 			k := &consoleParty{c: c, p: p, node: p.NodeList()[0]}
 			c.consoles[p.Name], c.parties[p.Name] = k, k
+		case spec.KindGateway:
+			g := &gatewayParty{c: c, p: p, node: p.NodeList()[0], dir: fmt.Sprintf("%s/%s", c.dir, p.Name)}
+			c.gateways[p.Name], c.parties[p.Name] = g, g
 		default:
 			return &EnvError{Missing: fmt.Sprintf("party kind %s (party %s) in this build", p.Kind, p.Name)}
 		}
@@ -305,6 +313,17 @@ func (c *caseRun) setup(ctx context.Context) error {
 	}
 	for _, k := range c.consoles {
 		k.server = c.servers[k.p.Servers[0]]
+	}
+	for _, g := range c.gateways {
+		g.server = c.servers[g.p.Servers[0]]
+		if err := g.prepare(); err != nil {
+			return fmt.Errorf("gateway %s: %w", g.p.Name, err)
+		}
+	}
+	for _, f := range c.fleets {
+		if f.p.Gateway != "" {
+			f.gateway = c.gateways[f.p.Gateway]
+		}
 	}
 	for _, sp := range c.servers {
 		var devs []*device
@@ -348,7 +367,7 @@ func (c *caseRun) teardown() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var wg sync.WaitGroup
-	for _, kinds := range [][]string{{spec.KindConsole}, {spec.KindVMC, spec.KindProcess}, {spec.KindServer}} {
+	for _, kinds := range [][]string{{spec.KindConsole}, {spec.KindVMC, spec.KindProcess}, {spec.KindGateway}, {spec.KindServer}} {
 		for _, p := range c.s.Parties {
 			if pp, ok := c.parties[p.Name]; ok && slices.Contains(kinds, p.Kind) {
 				wg.Add(1)
@@ -435,6 +454,18 @@ func (c *caseRun) device(ref string) (*device, error) {
 		return nil, fmt.Errorf("no device %q", ref)
 	}
 	return f.devices[idx], nil
+}
+
+// fleetOf is the fleet a device belongs to.
+func (c *caseRun) fleetOf(d *device) *fleetParty {
+	for _, f := range c.fleets {
+		for _, x := range f.devices {
+			if x == d {
+				return f
+			}
+		}
+	}
+	return nil
 }
 
 // connectedTo is the server party (restricted to only, if given) holding a

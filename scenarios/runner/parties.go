@@ -16,10 +16,12 @@ import (
 	"syscall"
 	"time"
 
+	csession "github.com/oobtb/oobtb/emulators/console/session"
 	"github.com/oobtb/oobtb/emulators/pki"
 	"github.com/oobtb/oobtb/emulators/server"
 	"github.com/oobtb/oobtb/emulators/server/registry"
 	"github.com/oobtb/oobtb/emulators/vmc"
+	"github.com/oobtb/oobtb/emulators/vmc/policy"
 	"github.com/oobtb/oobtb/emulators/vmc/services"
 	"github.com/oobtb/oobtb/scenarios/spec"
 	"github.com/oobtb/oobtb/sim/clock"
@@ -43,6 +45,7 @@ type serverParty struct {
 	dir      string
 	ciraAddr string // host:port
 	apiAddr  string
+	gwAddr   string // gateway control channel
 	caPEM    []byte
 	admin    string
 
@@ -70,36 +73,48 @@ func (s *serverParty) current() *server.Server {
 func (s *serverParty) config(ctx context.Context, port0 bool) (server.Config, error) {
 	nw := s.c.net.Network(s.node)
 	host := s.c.net.Host(s.node)
-	ciraL, apiL := host+":0", host+":0"
+	addrs := []string{host + ":0", host + ":0", host + ":0"}
 	if !port0 {
-		ciraL, apiL = s.ciraAddr, s.apiAddr
+		addrs = []string{s.ciraAddr, s.apiAddr, s.gwAddr}
 	}
-	var cl, al net.Listener
-	var err error
-	for i := 0; ; i++ {
-		if cl, err = nw.Listen(ctx, "tcp", ciraL); err == nil {
-			break
+	var lns []net.Listener
+	closeAll := func() {
+		for _, l := range lns {
+			l.Close()
 		}
-		// A restart right after a close can race the kernel's release of the
-		// port; give it a moment.
-		if i >= 20 || port0 {
-			return server.Config{}, fmt.Errorf("CIRA listener on %s: %w", ciraL, err)
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
-	for i := 0; ; i++ {
-		if al, err = nw.Listen(ctx, "tcp", apiL); err == nil {
-			break
+	for k, what := range []string{"CIRA", "API", "gateway control"} {
+		for i := 0; ; i++ {
+			l, err := nw.Listen(ctx, "tcp", addrs[k])
+			if err == nil {
+				lns = append(lns, l)
+				break
+			}
+			// A restart right after a close can race the kernel's release of
+			// the port; give it a moment.
+			if i >= 20 || port0 {
+				closeAll()
+				return server.Config{}, fmt.Errorf("%s listener on %s: %w", what, addrs[k], err)
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
-		if i >= 20 || port0 {
-			cl.Close()
-			return server.Config{}, fmt.Errorf("API listener on %s: %w", apiL, err)
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
-	return server.Config{DataDir: s.dir, CIRAListener: cl, APIListener: al, Network: nw,
+	ttl := 10 * time.Second
+	if s.p.PairingTTL != "" {
+		ttl, _ = time.ParseDuration(s.p.PairingTTL)
+	}
+	return server.Config{DataDir: s.dir, CIRAListener: lns[0], APIListener: lns[1], GatewayListener: lns[2], Network: nw,
 		IPs: []net.IP{net.ParseIP(host)}, KeyType: pki.ECDSAP256, PasswordIterations: 1000,
-		IdleTimeout: 30 * time.Second, Clock: clock.Real{}, Logger: s.c.logger.With("party", s.p.Name)}, nil
+		IdleTimeout: 30 * time.Second, PairingTTL: ttl, GatewayHeartbeat: 2 * time.Second,
+		Clock: clock.Real{}, Logger: s.c.logger.With("party", s.p.Name)}, nil
+}
+
+func closeListeners(cfg server.Config) {
+	for _, l := range []net.Listener{cfg.CIRAListener, cfg.APIListener, cfg.GatewayListener} {
+		if l != nil {
+			l.Close()
+		}
+	}
 }
 
 // prepare creates the server's data (PKI, tokens, registry), fixes its
@@ -109,11 +124,10 @@ func (s *serverParty) prepare(ctx context.Context, devices []*device) error {
 	if err != nil {
 		return err
 	}
-	s.ciraAddr, s.apiAddr = cfg.CIRAListener.Addr().String(), cfg.APIListener.Addr().String()
+	s.ciraAddr, s.apiAddr, s.gwAddr = cfg.CIRAListener.Addr().String(), cfg.APIListener.Addr().String(), cfg.GatewayListener.Addr().String()
 	srv, err := server.New(cfg)
 	if err != nil {
-		cfg.CIRAListener.Close()
-		cfg.APIListener.Close()
+		closeListeners(cfg)
 		return err
 	}
 	defer srv.Close()
@@ -145,8 +159,7 @@ func (s *serverParty) start(ctx context.Context) error {
 	}
 	srv, err := server.New(cfg)
 	if err != nil {
-		cfg.CIRAListener.Close()
-		cfg.APIListener.Close()
+		closeListeners(cfg)
 		return err
 	}
 	if err := srv.Start(context.Background()); err != nil {
@@ -232,6 +245,7 @@ type fleetParty struct {
 	p       *spec.Party
 	devices []*device
 	servers []*serverParty
+	gateway *gatewayParty // the gateway whose LAN the devices are on
 }
 
 func (f *fleetParty) name() string { return f.p.Name }
@@ -288,19 +302,40 @@ func (f *fleetParty) startDevice(ctx context.Context, d *device) error {
 	pool := x509.NewCertPool()
 	sp.Servers = nil
 	for _, s := range f.servers {
-		addr, err := f.c.net.Route(d.node, s.node, s.ciraAddr)
-		if err != nil {
-			return err
-		}
-		sp.Servers = append(sp.Servers, addr)
+		// Real addresses: the device's routed network applies the path.
+		sp.Servers = append(sp.Servers, s.ciraAddr)
 		if !pool.AppendCertsFromPEM(s.caPEM) {
 			return fmt.Errorf("server %s: no CA certificate in its PEM", s.p.Name)
 		}
 	}
-	dev, err := vmc.Build(sp, vmc.Deps{RootCAs: pool, Network: f.c.net.Network(d.node), Clock: clock.Real{},
+	g := f.gateway
+	if g != nil {
+		pool.AddCert(g.lanCA.Cert)
+	}
+	dev, err := vmc.Build(sp, vmc.Deps{RootCAs: pool, Network: f.c.routed(d.node), Clock: clock.Real{},
 		Logger: f.c.logger.With("party", f.p.Name, "device", d.index), Services: services.For})
 	if err != nil {
 		return fmt.Errorf("device %s[%d]: %w", f.p.Name, d.index, err)
+	}
+	if g != nil {
+		// The device learns its gateway on the LAN before its first tunnel,
+		// so PROTOCOL_VERSION carries it: a DNS-SD query to the gateway's
+		// responder when it runs; otherwise what its DHCP option would say
+		// (the topology gives the device a static address).
+		learned := false
+		if g.running() {
+			lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			_, err := dev.LearnDNSSD(lctx, g.browser(d))
+			cancel()
+			if err != nil {
+				f.c.logger.Warn("DNS-SD found no gateway; using the static hint", "party", f.p.Name, "device", d.index, "err", err)
+			} else {
+				learned = true
+			}
+		}
+		if !learned {
+			dev.Post(policy.GatewayLearned{Hint: g.hint()})
+		}
 	}
 	dev.Start()
 	d.dev = dev
@@ -438,6 +473,7 @@ type consoleParty struct {
 	server *serverParty
 	up     bool
 	mu     sync.Mutex
+	sc     *csession.Client // the pairing client (lazily)
 }
 
 func (k *consoleParty) name() string { return k.p.Name }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -16,6 +15,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/oobtb/oobtb/emulators/console/kvmclient"
+	csession "github.com/oobtb/oobtb/emulators/console/session"
 	"github.com/oobtb/oobtb/emulators/server"
 	"github.com/oobtb/oobtb/emulators/wire/gwext"
 	"github.com/oobtb/oobtb/scenarios/spec"
@@ -44,23 +44,18 @@ type session struct {
 	done    chan struct{} // closed when the KVM run is over and figures are in
 	final   *kvmclient.Stats
 	closeMu sync.Once
+
+	// paired is the session from the pairing module (nil: classic API);
+	// started when it was requested, report its KVM report, extra its
+	// figures beyond kvmclient's (pair_ms, connect_ms, recovery_ms).
+	paired  *csession.Session
+	started time.Time
+	report  *csession.KVMReport
+	extra   map[string]float64
 }
 
 // httpClient reaches the console's server from the console's node.
-func (k *consoleParty) httpClient() *http.Client {
-	nw := k.c.net.Network(k.node)
-	tr := &http.Transport{
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			r, err := k.c.net.Route(k.node, k.server.node, addr)
-			if err != nil {
-				return nil, err
-			}
-			return nw.Dial(ctx, network, r)
-		},
-		DisableKeepAlives: true,
-	}
-	return &http.Client{Transport: tr, Timeout: 60 * time.Second}
-}
+func (k *consoleParty) httpClient() *http.Client { return k.c.httpClient(k.node) }
 
 // requestSession asks the server for a console session (classic path: the
 // server's relay through the device's CIRA tunnel).
@@ -136,6 +131,9 @@ func kvmConfig(st *spec.Step) kvmclient.Config {
 // open requests the session and establishes the KVM stream up to its first
 // complete frame. A refusal is recorded, not returned as an error.
 func (k *consoleParty) open(ctx context.Context, ss *session, st *spec.Step) error {
+	if pairedStep(st) {
+		return k.openPaired(ctx, ss, st)
+	}
 	t0 := time.Now()
 	sess, refusal, err := k.requestSession(ctx, ss.device.spec.UUID)
 	if err != nil {
@@ -281,8 +279,14 @@ func (ss *session) runError() error {
 func (ss *session) close() {
 	ss.closeMu.Do(func() {
 		ss.mu.Lock()
-		c, cancel, runDone := ss.kvm, ss.cancel, ss.runDone
+		c, cancel, runDone, paired := ss.kvm, ss.cancel, ss.runDone, ss.paired
 		ss.mu.Unlock()
+		if paired != nil {
+			if cancel != nil {
+				cancel()
+			}
+			_ = paired.Close()
+		}
 		if c != nil {
 			st := c.Stats()
 			ss.mu.Lock()
@@ -310,6 +314,9 @@ func (ss *session) metrics() map[string]float64 {
 	p := ss.name + "."
 	if ss.established {
 		out[p+"setup_ms"] = float64(ss.setup.Microseconds()) / 1000
+	}
+	for k, v := range ss.extra {
+		out[p+k] = v
 	}
 	st := ss.final
 	if st == nil {

@@ -35,6 +35,12 @@ func summary(st *spec.Step) string {
 	add("to=", st.To)
 	add("path=", st.Path)
 	add("duration=", st.Duration)
+	add("gateway=", st.Gateway)
+	add("gateway_id=", st.GatewayID)
+	add("fault=", st.Fault)
+	if st.Initiated == "user" {
+		add("initiated=", st.Initiated)
+	}
 	if st.Text != "" {
 		add("text=", fmt.Sprintf("%q", st.Text))
 	}
@@ -61,6 +67,9 @@ func (c *caseRun) runStep(ctx context.Context, i int, st *spec.Step) error {
 		return c.sessionStep(sctx, i, st)
 	case spec.StepType:
 		ss := c.session(st.Session)
+		if ss != nil && ss.paired != nil {
+			return fmt.Errorf("session %q is paired: type its text with the kvm step's text: (session.RunKVM types after the first frame)", st.Session)
+		}
 		if ss == nil || ss.client() == nil {
 			return fmt.Errorf("expected an established KVM session %q to type into; it is not open", st.Session)
 		}
@@ -123,6 +132,15 @@ func (c *caseRun) runStep(ctx context.Context, i int, st *spec.Step) error {
 		return nil
 	case spec.StepCalibrate:
 		return c.calibrate(sctx, st)
+	case spec.StepPower:
+		t0 := time.Now()
+		if err := c.power(sctx, st, timeout); err != nil {
+			return err
+		}
+		if st.As != "" {
+			c.setMetric(st.As+".seconds", time.Since(t0).Seconds())
+		}
+		return nil
 	case spec.StepPost:
 		d, err := c.device(st.Device)
 		if err != nil {
@@ -224,7 +242,7 @@ func (c *caseRun) sessionStep(ctx context.Context, i int, st *spec.Step) error {
 			defer c.waits.Done()
 			rctx, cancel := context.WithTimeout(context.Background(), dur+time.Minute)
 			defer cancel()
-			if err := ss.run(rctx, dur, st.Text); err != nil {
+			if err := ss.runKVM(rctx, st, dur); err != nil {
 				ss.mu.Lock()
 				ss.err = err.Error()
 				ss.mu.Unlock()
@@ -233,9 +251,21 @@ func (c *caseRun) sessionStep(ctx context.Context, i int, st *spec.Step) error {
 		}()
 		return nil
 	}
-	err = ss.run(ctx, dur, st.Text)
+	err = ss.runKVM(ctx, st, dur)
 	ss.close()
 	return err
+}
+
+// runKVM runs the session's KVM for d: over the paired session's path, or
+// the classic relay's stream.
+func (ss *session) runKVM(ctx context.Context, st *spec.Step, d time.Duration) error {
+	ss.mu.Lock()
+	paired := ss.paired != nil
+	ss.mu.Unlock()
+	if paired {
+		return ss.runPaired(ctx, st, d)
+	}
+	return ss.run(ctx, d, st.Text)
 }
 
 // calibrate measures a path's ceiling: one TCP bulk transfer from node From

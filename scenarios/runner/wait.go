@@ -3,6 +3,10 @@ package runner
 import (
 	"context"
 	"fmt"
+	"net/http"
+
+	"github.com/oobtb/oobtb/emulators/server"
+	"github.com/oobtb/oobtb/emulators/server/registry"
 	"strings"
 	"time"
 
@@ -122,6 +126,8 @@ func (c *caseRun) condition(st *spec.Step) (string, pollFunc) {
 				}
 				return ss.established, "not established yet", false
 			}
+	case spec.CondViaGateway:
+		return c.viaGateway(st)
 	case spec.CondKVMDone:
 		return "KVM session " + st.Session + " done", func(context.Context) (bool, string, bool) {
 			ss := c.session(st.Session)
@@ -162,4 +168,63 @@ func (c *caseRun) deviceState(d *device, on string) string {
 		s += ", last error: " + st.LastError
 	}
 	return s
+}
+
+// viaGateway is the condition "the server records the device as managed
+// through a gateway" (path gateway, the gateway's id).
+func (c *caseRun) viaGateway(st *spec.Step) (string, pollFunc) {
+	d, err := c.device(st.Device)
+	if err != nil {
+		return st.Device, func(context.Context) (bool, string, bool) { return false, err.Error(), true }
+	}
+	return "device " + st.Device + " managed through a gateway", func(ctx context.Context) (bool, string, bool) {
+		name := st.Server
+		if name == "" {
+			name = d.serverOf(c)
+		}
+		srv := c.servers[name].current()
+		if srv == nil {
+			return false, "server " + name + " is not running", false
+		}
+		devs, err := srv.Devices(ctx)
+		if err != nil {
+			return false, "listing: " + err.Error(), false
+		}
+		for _, x := range devs {
+			if x.UUID == d.spec.UUID {
+				if x.Path == registry.PathGateway && x.ViaGateway != "" {
+					return true, "through gateway " + x.ViaGateway, false
+				}
+				return false, fmt.Sprintf("path %q, via gateway %q, %s", x.Path, x.ViaGateway, c.deviceState(d, "")), false
+			}
+		}
+		return false, "not listed", false
+	}
+}
+
+// power queries the device's power state with WS-MAN through its server's
+// API, from the console's node, until it answers or the step times out.
+func (c *caseRun) power(ctx context.Context, st *spec.Step, timeout time.Duration) error {
+	d, err := c.device(st.Device)
+	if err != nil {
+		return err
+	}
+	k := c.consoles[st.Console]
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		var ps server.PowerState
+		qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := c.apiCall(qctx, k.node, k.server, "GET", "/api/v1/devices/"+d.spec.UUID+"/power", nil, http.StatusOK, &ps)
+		cancel()
+		if err == nil {
+			c.logger.Info("power state", "device", st.Device, "state", ps.Name)
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("expected a WS-MAN power query through server %s to succeed within %s; last: %v", k.server.p.Name, timeout, err)
+		case <-t.C:
+		}
+	}
 }

@@ -84,6 +84,10 @@ type Party struct {
 	// Periodic is the periodic CIRA trigger's interval (AMT: 25 s); shorter
 	// makes reconnects after a server restart quicker.
 	Periodic string `yaml:"periodic,omitempty"`
+	// PairingTTL is a server's pairing lifetime (default 10s in scenarios;
+	// the server's own default is 60 s): an expired-pairing negative waits
+	// it out.
+	PairingTTL string `yaml:"pairing_ttl,omitempty"`
 	// Enrol registers the devices with their servers before they start
 	// (default true); false makes an unknown device.
 	Enrol *bool `yaml:"enrol,omitempty"`
@@ -205,6 +209,10 @@ const (
 	StepSleep     = "sleep"
 	StepCalibrate = "calibrate"
 	StepPost      = "post"
+	// StepPower queries a device's power state with WS-MAN through its
+	// server's API (GET /api/v1/devices/{uuid}/power): the device is
+	// manageable.
+	StepPower = "power"
 )
 
 // StepKinds lists every step kind with its default timeout.
@@ -224,6 +232,7 @@ var StepKinds = map[string]time.Duration{
 	StepSleep:     time.Hour,
 	StepCalibrate: 30 * time.Second, // plus the duration
 	StepPost:      10 * time.Second,
+	StepPower:     30 * time.Second,
 }
 
 // Wait conditions.
@@ -235,11 +244,14 @@ const (
 	CondSessionEstablished = "session-established"
 	CondKVMDone            = "kvm-done"
 	CondPath               = "path"
+	// CondViaGateway: the server records the device as managed through a
+	// gateway (failover: its direct path is gone).
+	CondViaGateway = "device-via-gateway"
 )
 
 // Conditions lists the wait conditions.
 var Conditions = []string{CondDeviceConnected, CondDevicesConnected, CondDeviceDisconnected,
-	CondDeviceListed, CondSessionEstablished, CondKVMDone, CondPath}
+	CondDeviceListed, CondSessionEstablished, CondKVMDone, CondPath, CondViaGateway}
 
 // Assertion kinds.
 const (

@@ -164,6 +164,13 @@ func firstOfKind(s *Scenario, kind string) string {
 func (c *checker) party(f string, p *Party) {
 	switch p.Kind {
 	case KindServer, KindConsole, KindGateway:
+		if p.PairingTTL != "" {
+			if d, err := time.ParseDuration(p.PairingTTL); p.Kind != KindServer {
+				c.add(f+".pairing_ttl", "only server parties have a pairing lifetime")
+			} else if err != nil || d < time.Second {
+				c.add(f+".pairing_ttl", "%q: expected a duration of at least 1s", p.PairingTTL)
+			}
+		}
 	case KindVMC:
 		if p.Count < 0 || p.Count > MaxDevices {
 			c.add(f+".count", "%d: expected 1..%d", p.Count, MaxDevices)
@@ -418,6 +425,13 @@ func (c *checker) step(i int, st *Step, parties map[string]*Party, sessions map[
 		if st.As == "" {
 			c.add(f+".as", "required: the metric prefix for the result, e.g. calib.wan")
 		}
+	case StepPower:
+		c.partyOf(f+".console", st.Console, parties, KindConsole)
+		if st.Device == "" {
+			c.add(f+".device", "required")
+		} else {
+			c.device(f+".device", st.Device, parties)
+		}
 	case StepPost:
 		if st.Device == "" {
 			c.add(f+".device", "required")
@@ -432,7 +446,7 @@ func (c *checker) step(i int, st *Step, parties map[string]*Party, sessions map[
 
 func (c *checker) wait(f string, st *Step, parties map[string]*Party, sessions map[string]int) {
 	switch st.For {
-	case CondDeviceConnected, CondDeviceDisconnected, CondDeviceListed:
+	case CondDeviceConnected, CondDeviceDisconnected, CondDeviceListed, CondViaGateway:
 		if st.Device == "" {
 			c.add(f+".device", "required for %s", st.For)
 		} else {
