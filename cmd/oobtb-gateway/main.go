@@ -169,6 +169,13 @@ func run(fl flags) error {
 		return err
 	}
 	defer g.Close()
+	// The id is known once the server answered hello (at enrolment); the
+	// channel keeps reconnecting in the background if it is not up yet.
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	if err := g.WaitControl(wctx); err != nil && ctx.Err() == nil {
+		log.Warn("control channel to the server not up yet; retrying in the background", "server", fl.server, "err", err)
+	}
+	cancel()
 	log.Info("gateway up", "id", g.ID(), "key", fmt.Sprintf("%x", g.PublicKey()), "lan_mps", g.LANMPSAddr(), "wan", g.WANAddr(),
 		"dhcp", g.DHCPAddr(), "mdns", g.MDNSAddr())
 	if cfg.LANCert == nil {

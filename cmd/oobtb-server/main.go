@@ -47,7 +47,7 @@ func command() *cobra.Command {
 	}
 	root.PersistentFlags().StringVar(&dataDir, "data", defaultDataDir(), "data directory: registry, CA and server certificate, tokens")
 	serve := serveCommand(&dataDir)
-	root.AddCommand(serve, deviceCommand(&dataDir))
+	root.AddCommand(serve, deviceCommand(&dataDir), gatewayCommand(&dataDir))
 	// serve is the default: flags given without a subcommand go to it.
 	root.RunE = serve.RunE
 	root.Flags().AddFlagSet(serve.Flags())
@@ -95,6 +95,10 @@ func serveCommand(dataDir *string) *cobra.Command {
 			fmt.Fprintf(os.Stdout, "oobtb-server: CIRA on %s (CA certificate for devices: %s)\n", srv.CIRAAddr(), srv.CACertPath())
 			fmt.Fprintf(os.Stdout, "oobtb-server: API on %s/api/v1 (admin token in %s), metrics on %s/metrics\n",
 				srv.APIURL(), filepath.Join(*dataDir, "admin.token"), srv.APIURL())
+			if a := srv.GatewayControlAddr(); a != nil {
+				fmt.Fprintf(os.Stdout, "oobtb-server: gateway control channel on %s (pairing TTL %v, gateway heartbeat %v)\n",
+					a, cfg.PairingTTL, cfg.GatewayHeartbeat)
+			}
 			<-ctx.Done()
 			fmt.Fprintln(os.Stdout, "oobtb-server: shutting down")
 			return srv.Close()
@@ -110,10 +114,16 @@ func serveCommand(dataDir *string) *cobra.Command {
 	f.DurationVar(&cfg.IdleTimeout, "idle-timeout", server.DefaultIdleTimeout, "close CIRA tunnels without traffic after this long")
 	f.IntVar(&cfg.MaxConns, "max-conns", 0, "maximum simultaneous CIRA connections (0: the fd limit minus 256)")
 	f.DurationVar(&cfg.SessionTTL, "session-ttl", server.DefaultSessionTTL, "life of a console session token")
+	f.StringVar(&cfg.GatewayListen, "gateway-listen", DefaultGatewayListen, "gateway control channel (TLS) listen address; empty: off (no gateway-assisted pairing)")
+	f.DurationVar(&cfg.PairingTTL, "pairing-ttl", server.DefaultPairingTTL, "life of a pairing (session id and one-time tokens)")
+	f.DurationVar(&cfg.GatewayHeartbeat, "gateway-heartbeat", server.DefaultGatewayHeartbeat, "heartbeat interval told to gateways; one is offline after 3 intervals + 5 s without one")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.BoolVar(&logJSON, "log-json", false, "log JSON lines instead of text")
 	return cmd
 }
+
+// DefaultGatewayListen is the gateway control listener of the daemon.
+const DefaultGatewayListen = "127.0.0.1:4434"
 
 func deviceCommand(dataDir *string) *cobra.Command {
 	cmd := &cobra.Command{Use: "device", Short: "Manage enrolled devices in the registry"}

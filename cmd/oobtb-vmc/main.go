@@ -13,10 +13,12 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/oobtb/oobtb/emulators/vmc"
+	"github.com/oobtb/oobtb/emulators/vmc/policy"
 	"github.com/oobtb/oobtb/emulators/vmc/services"
 )
 
@@ -30,7 +32,8 @@ func main() {
 func command() *cobra.Command {
 	var (
 		spec     vmc.Spec
-		caFile   string
+		caFiles  []string
+		lf       learnFlags
 		insecure bool
 		count    int
 		logLevel string
@@ -51,17 +54,29 @@ func command() *cobra.Command {
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 			var roots *x509.CertPool
 			switch {
-			case caFile != "":
-				pem, err := os.ReadFile(caFile)
-				if err != nil {
-					return fmt.Errorf("--ca: %w", err)
-				}
+			case len(caFiles) > 0:
 				roots = x509.NewCertPool()
-				if !roots.AppendCertsFromPEM(pem) {
-					return fmt.Errorf("--ca %s: no PEM certificate found", caFile)
+				for _, f := range caFiles {
+					pem, err := os.ReadFile(f)
+					if err != nil {
+						return fmt.Errorf("--ca: %w", err)
+					}
+					if !roots.AppendCertsFromPEM(pem) {
+						return fmt.Errorf("--ca %s: no PEM certificate found", f)
+					}
 				}
 			case !insecure:
 				return errors.New("--ca FILE is required to verify the server (or --insecure, for tests only)")
+			}
+			var static *policy.GatewayHint
+			if lf.static != "" {
+				if lf.dhcp != "" || lf.mdns != "" {
+					return errors.New("--gateway is a static hint: give it alone, or learn by --gateway-dhcp / --gateway-mdns")
+				}
+				var err error
+				if static, err = parseStaticHint(lf.static); err != nil {
+					return err
+				}
 			}
 			if count < 1 || count > 5000 {
 				return fmt.Errorf("--count %d: expected 1..5000 (use several processes for more: each holds one socket per device)", count)
@@ -87,6 +102,15 @@ func command() *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			if lf.any() {
+				// Learned before the first tunnel opens, so PROTOCOL_VERSION
+				// already carries the gateway (as AMT after its DHCP lease).
+				for _, d := range devs {
+					if err := learn(ctx, d, lf, static, log); err != nil {
+						log.Warn("gateway discovery", "err", err)
+					}
+				}
+			}
 			for _, d := range devs {
 				d.Start()
 			}
@@ -100,7 +124,7 @@ func command() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringArrayVar(&spec.Servers, "server", nil, "MPS host:port, repeatable: primary first, then backup")
-	f.StringVar(&caFile, "ca", "", "PEM file of the CA that issued the server certificate")
+	f.StringArrayVar(&caFiles, "ca", nil, "PEM file of a CA to trust: the server's, and the gateway's LAN CA (repeatable)")
 	f.BoolVar(&insecure, "insecure", false, "skip server certificate verification (tests only)")
 	f.StringVar(&spec.User, "user", "", "CIRA username (≤ 16 alphanumeric characters, as AMT stores it)")
 	f.StringVar(&spec.Pass, "pass", "", "CIRA password")
@@ -120,6 +144,10 @@ func command() *cobra.Command {
 	f.StringVar(&spec.RFBPassword, "rfb-password", "", "enable port 5900 (plain RFB, VNC authentication) with this password")
 	f.StringVar(&spec.PeriodicInterval, "periodic-interval", "", "periodic policy interval in seconds (default 25s, as RPS)")
 	f.IntVar(&count, "count", 1, "number of vMCs to run in this process")
+	f.StringVar(&lf.dhcp, "gateway-dhcp", "", "learn the LAN's gateway and domain from this DHCP server, host:port (255.255.255.255:67 on a LAN)")
+	f.StringVar(&lf.mdns, "gateway-mdns", "", "learn the LAN's gateway by DNS-SD (_oobgw._tcp) from this responder, host:port (224.0.0.251:5353 on a LAN)")
+	f.StringVar(&lf.static, "gateway", "", "static gateway hint: LAN-MPS-ADDR:PORT,key=HEX[,udi=U][,domain=D]")
+	f.DurationVar(&lf.wait, "gateway-wait", 5*time.Second, "bound on each gateway discovery")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }
