@@ -30,18 +30,35 @@ import (
 // through the P2P relay, classic through the server's web relay), on
 // loopback and with 40 ms RTT between the console and the WAN side (the
 // server and the gateway's WAN endpoint), plus the bytes the server relayed
-// and the process CPU (every party runs in this process) per session.
+// and the process CPU (every party runs in this process) per session; and
+// that for each opening of the KVM client:
+//
+//   - sequential: one redirection/RFB message per round trip, as the stock
+//     consoles (kvmclient.Config.Sequential);
+//   - pipelined-first: pipelined, a console that never saw the device (no
+//     size hint: the first update request waits for ServerInit);
+//   - pipelined: pipelined, a console that saw the device before (its
+//     screen size rides the pipelined flight's first update request).
 func BenchmarkFirstFrame(b *testing.B) {
 	for _, rtt := range []time.Duration{0, 40 * time.Millisecond} {
 		for _, path := range []string{session.PathDirect, session.PathRelay, session.PathClassic} {
-			name := path + "/loopback"
-			if rtt > 0 {
-				name = path + "/rtt" + rtt.String()
+			for _, mode := range []string{modeSequential, modePipelinedFirst, modePipelined} {
+				name := path + "/loopback/" + mode
+				if rtt > 0 {
+					name = path + "/rtt" + rtt.String() + "/" + mode
+				}
+				b.Run(name, func(b *testing.B) { benchPath(b, path, rtt, mode) })
 			}
-			b.Run(name, func(b *testing.B) { benchPath(b, path, rtt) })
 		}
 	}
 }
+
+// KVM client openings measured.
+const (
+	modeSequential     = "sequential"
+	modePipelinedFirst = "pipelined-first"
+	modePipelined      = "pipelined"
+)
 
 // redirectNet sends dials for some addresses to others (the link emulator's
 // proxies) and refuses the blocked ones.
@@ -68,7 +85,7 @@ func must(b *testing.B, err error) {
 	}
 }
 
-func benchPath(b *testing.B, path string, rtt time.Duration) {
+func benchPath(b *testing.B, path string, rtt time.Duration, mode string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	srv, err := server.New(server.Config{DataDir: b.TempDir(), CIRAListen: "127.0.0.1:0", APIListen: "127.0.0.1:0",
@@ -137,23 +154,23 @@ func benchPath(b *testing.B, path string, rtt time.Duration) {
 	must(b, err)
 	key, err := p2p.GenerateKey()
 	must(b, err)
-	c, err := session.New(session.Config{API: api, Key: key, ConsoleID: "bench", Network: nw})
-	must(b, err)
-
-	relayed := func() float64 {
-		return counterOf(b, srv, "oobtb_server_relay_bytes_total") + counterOf(b, srv, "oobtb_server_p2p_relay_bytes_total")
+	newClient := func() *session.Client {
+		c, err := session.New(session.Config{API: api, Key: key, ConsoleID: "bench", Network: nw})
+		must(b, err)
+		return c
 	}
-	bytes0, cpu0 := relayed(), cpuTime()
-	var firstFrame, pairMs float64
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
+	c := newClient()
+	kvmCfg := kvmclient.Config{Credentials: creds, Sequential: mode == modeSequential}
+	// One session outside the figures: the console learns the screen size
+	// (used by modePipelined), the device's first KVM session is paid.
+	run := func() session.KVMReport {
 		start := time.Now()
 		s, err := c.Open(ctx, session.PairingRequest{Device: devUUID})
 		must(b, err)
 		if s.Path != path {
 			b.Fatalf("path %s (%s), want %s", s.Path, s.Why, path)
 		}
-		rep, err := s.RunKVM(ctx, console.KVMOptions{Config: kvmclient.Config{Credentials: creds}}, start)
+		rep, err := s.RunKVM(ctx, console.KVMOptions{Config: kvmCfg}, start)
 		must(b, err)
 		s.Close()
 		if path == session.PathClassic {
@@ -163,13 +180,32 @@ func benchPath(b *testing.B, path string, rtt time.Duration) {
 			time.Sleep(100 * time.Millisecond)
 			b.StartTimer()
 		}
+		return rep
+	}
+	run()
+
+	relayed := func() float64 {
+		return counterOf(b, srv, "oobtb_server_relay_bytes_total") + counterOf(b, srv, "oobtb_server_p2p_relay_bytes_total")
+	}
+	bytes0, cpu0 := relayed(), cpuTime()
+	var firstFrame, pairMs, connectMs float64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if mode == modePipelinedFirst {
+			b.StopTimer()
+			c = newClient() // knows no screen size
+			b.StartTimer()
+		}
+		rep := run()
 		firstFrame += rep.FirstFrameMs
 		pairMs += rep.PairMs
+		connectMs += rep.ConnectMs
 	}
 	b.StopTimer()
 	n := float64(b.N)
 	b.ReportMetric(firstFrame/n, "ms-to-first-frame")
 	b.ReportMetric(pairMs/n, "ms-pairing")
+	b.ReportMetric(connectMs/n, "ms-channel")
 	b.ReportMetric((relayed()-bytes0)/n, "server-relayed-B/session")
 	b.ReportMetric(float64(cpuTime()-cpu0)/float64(time.Millisecond)/n, "cpu-ms/session(all-parties)")
 }
