@@ -41,6 +41,7 @@ func (f *sessionFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.o.Screenshot, "screenshot", "", "write the screen as PNG to this file at the end")
 	fl.DurationVar(&f.o.TypeTimeout, "type-timeout", 30*time.Second, "bound on the first frame and on typed text showing")
 	fl.StringVar(&f.statsFmt, "stats", "text", "figures at the end: text (stderr), json (stdout) or none")
+	fl.BoolVar(&f.o.Config.Sequential, "sequential", false, "open redirection and RFB one message per round trip, as stock consoles (default: pipelined, about 5 round trips fewer)")
 }
 
 func (f *sessionFlags) check() error {
