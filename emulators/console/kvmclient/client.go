@@ -77,8 +77,17 @@ type Config struct {
 	// update request, saving one more round trip. A wrong hint costs a
 	// second, full request.
 	SizeHint image.Point
-	Clock    clock.Clock  // nil → clock.Real{}
-	Logger   *slog.Logger // nil → discard
+	// Optimistic (with pipelining) sends the KVM start and the RFB
+	// opening in the same flight as the digest response, before the
+	// device's verdict, saving one more round trip. Only where the stream
+	// reaches the device end to end (the gateway paths): the classic relay's
+	// credential interceptor parses console bytes as redirection messages
+	// until the device accepted. Off by default: a device that refuses the
+	// digest then sees the KVM start as a protocol error and closes (the
+	// client still reports the authentication failure).
+	Optimistic bool
+	Clock      clock.Clock  // nil → clock.Real{}
+	Logger     *slog.Logger // nil → discard
 }
 
 // Client is one KVM session. Run reads the server's stream; the input
@@ -138,15 +147,19 @@ func Open(conn net.Conn, cfg Config) (*Client, error) {
 	stream := conn
 	pipe := !cfg.Sequential && !cfg.SkipRedirection
 	if !cfg.SkipRedirection {
-		rc, info, err := redirclient.OpenWith(conn, redir.SessionKVM, cfg.Credentials, redirclient.Options{Timeout: cfg.Timeout, Pipeline: pipe})
-		if err != nil {
-			return nil, err
-		}
-		c.info = info
 		flight := (&redir.KVMStart{}).Append(nil)
 		if pipe {
 			flight = c.appendPipelinedOpen(flight)
 		}
+		o := redirclient.Options{Timeout: cfg.Timeout, Pipeline: pipe}
+		if pipe && cfg.Optimistic {
+			o.Then, flight = flight, nil
+		}
+		rc, info, err := redirclient.OpenWith(conn, redir.SessionKVM, cfg.Credentials, o)
+		if err != nil {
+			return nil, err
+		}
+		c.info = info
 		if err := writeDeadline(rc, cfg.Timeout, flight); err != nil {
 			return nil, fmt.Errorf("kvm: sending KVM start (0x40): %w", err)
 		}
@@ -172,6 +185,9 @@ func Open(conn net.Conn, cfg Config) (*Client, error) {
 }
 
 func writeDeadline(conn net.Conn, d time.Duration, b []byte) error {
+	if len(b) == 0 {
+		return nil
+	}
 	if err := conn.SetWriteDeadline(time.Now().Add(d)); err != nil {
 		return err
 	}

@@ -279,6 +279,18 @@ var _ = Describe("pipelined opening", func() {
 		Expect(opened(kvmclient.Config{Sequential: true}, rfb.PF565)).To(Equal(10))
 	})
 
+	It("opens in two flights optimistically (KVM start and RFB with the digest), and still reports a wrong password", func() {
+		Expect(opened(kvmclient.Config{SizeHint: image.Pt(640, 480), Optimistic: true}, rfb.PF565)).To(Equal(2))
+		Expect(opened(kvmclient.Config{Optimistic: true}, rfb.PF565)).To(Equal(3))
+		conn, err := e.Dial()
+		Expect(err).NotTo(HaveOccurred())
+		defer conn.Close()
+		_, err = kvmclient.Open(conn, kvmclient.Config{Credentials: redirclient.Credentials{User: "admin", Password: "nope"},
+			Optimistic: true, Timeout: 5 * time.Second})
+		Expect(err).To(MatchError(redirclient.ErrAuth))
+		Expect(err.Error()).To(ContainSubstring(`rejected user "admin"`))
+	})
+
 	It("recovers from a stale size hint with a full request, and pipelines a pixel format and deflate", func() {
 		Expect(opened(kvmclient.Config{SizeHint: image.Pt(1024, 768)}, rfb.PF565)).To(Equal(4))
 		Expect(opened(kvmclient.Config{SizeHint: image.Pt(640, 480), Format: rfb.PF332, Deflate: true}, rfb.PF332)).To(Equal(3))

@@ -150,6 +150,15 @@ type Options struct {
 	// handshake goes on with the type it offers (costing one failed
 	// attempt of the device's allowance, usually 3).
 	Pipeline bool
+	// Then is sent in the same flight as the last authentication message
+	// (the digest response, or the password), before the device's verdict:
+	// the session's first bytes (kvmclient's KVM start and RFB opening).
+	// Only for a stream that reaches the device end to end: a relay's
+	// interceptor parses console bytes as redirection messages until the
+	// device accepted. If authentication fails the device reads these
+	// bytes as a protocol error and closes; Open still reports ErrAuth.
+	// Then is not sent when the handshake fails before its last message.
+	Then []byte
 }
 
 // Open starts a session of type t on conn and authenticates (reference §2.3
@@ -238,7 +247,7 @@ func OpenWith(conn net.Conn, t redir.SessionType, cred Credentials, o Options) (
 
 	var final *redir.AuthenticateSessionReply
 	if info.AuthType == redir.AuthPassword {
-		if err := write(conn, timeout, &redir.AuthenticateSession{Type: redir.AuthPassword, User: cred.User, Password: cred.Password}); err != nil {
+		if err := writeThen(conn, timeout, &redir.AuthenticateSession{Type: redir.AuthPassword, User: cred.User, Password: cred.Password}, o.Then); err != nil {
 			return nil, info, err
 		}
 		if final, err = authReply(r, "the password"); err != nil {
@@ -257,6 +266,14 @@ func OpenWith(conn net.Conn, t redir.SessionType, cred Credentials, o Options) (
 		}
 		if ch.Status == redir.AuthStatusSuccess {
 			final = ch // a device that needs no challenge
+			if len(o.Then) > 0 {
+				if err := conn.SetWriteDeadline(time.Now().Add(timeout)); err != nil {
+					return nil, info, err
+				}
+				if _, err := conn.Write(o.Then); err != nil {
+					return nil, info, fmt.Errorf("redirection: sending the session's first bytes: %w", err)
+				}
+			}
 		} else {
 			if !ch.IsChallenge() {
 				return nil, info, fmt.Errorf("%w: expected a digest challenge (status 1 with realm and nonce) after the probe, got status %d", ErrAuth, ch.Status)
@@ -275,7 +292,7 @@ func OpenWith(conn net.Conn, t redir.SessionType, cred Credentials, o Options) (
 				d.CNonce, d.NC, d.Qop = "", "", ""
 			}
 			d.Response = redir.DigestResponse(cred.User, ch.Realm, cred.Password, ch.Nonce, d.NC, d.CNonce, d.Qop, d.URI)
-			if err := write(conn, timeout, d); err != nil {
+			if err := writeThen(conn, timeout, d, o.Then); err != nil {
 				return nil, info, err
 			}
 			if final, err = authReply(r, "the digest response"); err != nil {
@@ -287,6 +304,17 @@ func OpenWith(conn net.Conn, t redir.SessionType, cred Credentials, o Options) (
 		return nil, info, fmt.Errorf("%w: the device rejected user %q (status %d); check the AMT user and password", ErrAuth, cred.User, final.Status)
 	}
 	return &Conn{Conn: conn, pre: r.Rest()}, info, nil
+}
+
+// writeThen writes m and then in one write.
+func writeThen(conn net.Conn, timeout time.Duration, m redir.Msg, then []byte) error {
+	if err := conn.SetWriteDeadline(time.Now().Add(timeout)); err != nil {
+		return err
+	}
+	if _, err := conn.Write(append(m.Append(nil), then...)); err != nil {
+		return fmt.Errorf("redirection: sending %s: %w", m.Opcode(), err)
+	}
+	return nil
 }
 
 func authReply(r *Reader, after string) (*redir.AuthenticateSessionReply, error) {

@@ -236,6 +236,31 @@ var _ = Describe("pipelined redirection handshake", func() {
 		Expect(info.AuthType).To(Equal(redir.AuthDigest))
 	})
 
+	It("sends Then with the digest response, before the verdict", func() {
+		c, s := net.Pipe()
+		done := make(chan struct{})
+		go func() {
+			defer GinkgoRecover()
+			defer close(done)
+			defer s.Close()
+			a := &amt{conn: s}
+			firstFlight(a)
+			a.send((&redir.StartRedirectionSessionReply{ProtoMajor: 1}).Append(nil))
+			a.send((&redir.AuthenticateSessionReply{Types: []redir.AuthType{redir.AuthDigestQop}}).Append(nil))
+			a.send((&redir.AuthenticateSessionReply{Status: 1, Type: redir.AuthDigestQop, Realm: realm, Nonce: nonce, Qop: "auth"}).Append(nil))
+			d := a.recv().(*redir.AuthenticateSession)
+			Expect(redir.VerifyDigest(d, realm, nonce, pass)).To(BeTrue())
+			Expect(a.buf).NotTo(BeEmpty(), "Then did not come with the digest")
+			Expect(a.recv()).To(Equal(&redir.KVMStart{}))
+			a.send((&redir.AuthenticateSessionReply{Type: redir.AuthDigestQop}).Append(nil))
+		}()
+		rc, _, err := redirclient.OpenWith(c, redir.SessionKVM, cred, redirclient.Options{Timeout: 2 * time.Second, Pipeline: true,
+			Then: (&redir.KVMStart{}).Append(nil)})
+		<-done
+		Expect(err).NotTo(HaveOccurred())
+		rc.Close()
+	})
+
 	It("stops at a busy start although the rest of the flight was sent", func() {
 		_, _, err := pairPipelined(cred, func(a *amt) {
 			firstFlight(a)

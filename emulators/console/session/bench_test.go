@@ -38,11 +38,17 @@ import (
 //   - pipelined-first: pipelined, a console that never saw the device (no
 //     size hint: the first update request waits for ServerInit);
 //   - pipelined: pipelined, a console that saw the device before (its
-//     screen size rides the pipelined flight's first update request).
+//     screen size rides the pipelined flight's first update request);
+//   - optimistic: pipelined with the KVM start and RFB opening sent with
+//     the digest response (kvmclient.Config.Optimistic; gateway paths
+//     only, the classic relay's interceptor forbids it).
 func BenchmarkFirstFrame(b *testing.B) {
 	for _, rtt := range []time.Duration{0, 40 * time.Millisecond} {
 		for _, path := range []string{session.PathDirect, session.PathRelay, session.PathClassic} {
-			for _, mode := range []string{modeSequential, modePipelinedFirst, modePipelined} {
+			for _, mode := range []string{modeSequential, modePipelinedFirst, modePipelined, modeOptimistic} {
+				if mode == modeOptimistic && path == session.PathClassic {
+					continue
+				}
 				name := path + "/loopback/" + mode
 				if rtt > 0 {
 					name = path + "/rtt" + rtt.String() + "/" + mode
@@ -58,6 +64,7 @@ const (
 	modeSequential     = "sequential"
 	modePipelinedFirst = "pipelined-first"
 	modePipelined      = "pipelined"
+	modeOptimistic     = "optimistic"
 )
 
 // redirectNet sends dials for some addresses to others (the link emulator's
@@ -160,7 +167,7 @@ func benchPath(b *testing.B, path string, rtt time.Duration, mode string) {
 		return c
 	}
 	c := newClient()
-	kvmCfg := kvmclient.Config{Credentials: creds, Sequential: mode == modeSequential}
+	kvmCfg := kvmclient.Config{Credentials: creds, Sequential: mode == modeSequential, Optimistic: mode == modeOptimistic}
 	// One session outside the figures: the console learns the screen size
 	// (used by modePipelined), the device's first KVM session is paid.
 	run := func() session.KVMReport {

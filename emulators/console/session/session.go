@@ -339,6 +339,9 @@ func (s *Session) OpenKVM(ctx context.Context, cfg kvmclient.Config) (*kvmclient
 	}
 	var kc *kvmclient.Client
 	if s.Conn == nil {
+		// The web relay's credential interceptor reads console bytes as
+		// redirection messages until the device accepted.
+		cfg.Optimistic = false
 		con := &console.Console{API: s.c.cfg.API, Logger: s.c.cfg.Logger}
 		var err error
 		if kc, err = con.OpenKVM(ctx, s.Answer.Device, cfg); err != nil {
