@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"io"
@@ -26,6 +27,7 @@ import (
 	"github.com/oobtb/oobtb/emulators/gateway/p2p"
 	"github.com/oobtb/oobtb/emulators/pki"
 	"github.com/oobtb/oobtb/emulators/server"
+	"github.com/oobtb/oobtb/emulators/vmc"
 	"github.com/oobtb/oobtb/emulators/vmc/policy"
 	"github.com/oobtb/oobtb/scenarios/spec"
 	"github.com/oobtb/oobtb/sim/clock"
@@ -157,7 +159,8 @@ func (g *gatewayParty) prepare() error {
 	if g.lanCA, err = pki.NewCA(pki.CAOptions{KeyType: pki.ECDSAP256, CommonName: "oobtb " + g.p.Name + " LAN CA"}); err != nil {
 		return fmt.Errorf("LAN CA: %w", err)
 	}
-	crt, err := g.lanCA.IssueServer(pki.LeafOptions{CommonName: g.lanHost, IPs: []net.IP{net.ParseIP(g.lanHost)}, KeyType: pki.ECDSAP256})
+	crt, err := g.lanCA.IssueServer(pki.LeafOptions{CommonName: g.lanHost, IPs: []net.IP{net.ParseIP(g.lanHost)},
+		DNSNames: []string{g.udi}, KeyType: pki.ECDSAP256})
 	if err != nil {
 		return fmt.Errorf("LAN certificate: %w", err)
 	}
@@ -189,6 +192,35 @@ func (g *gatewayParty) hint() policy.GatewayHint {
 func (g *gatewayParty) browser(d *device) dnssd.Browser {
 	return dnssd.Browser{Network: g.c.net.Network(d.node), Server: g.mdns, Listen: net.JoinHostPort(g.c.net.Host(d.node), "0"),
 		Wait: 2 * time.Second, Max: 1}
+}
+
+// learn is the device's DNS-SD query for _oobgw._tcp (vmc.LearnDNSSD's
+// steps). The hint's compact id is the announced UDI rather than the
+// LAN endpoint: the vMC checks the gateway's LAN certificate against the id
+// when it fails over to the gateway (policy.gatewayMPS uses it as the
+// MPS's CN), and a certificate can name a UDI but not
+// "ipv4-endpoint:a.b.c.d:port".
+func (g *gatewayParty) learn(ctx context.Context, d *device) (policy.GatewayHint, error) {
+	found, err := g.browser(d).Browse(ctx)
+	if err != nil {
+		return policy.GatewayHint{}, err
+	}
+	for _, f := range found {
+		if f.Err != nil {
+			continue
+		}
+		h, err := vmc.HintFromInfo(f.Gateway, policy.FromDNSSD)
+		if err != nil {
+			continue
+		}
+		for _, id := range h.Identifiers {
+			if id.Kind == policy.IDUDI {
+				h.ID = id.Value
+			}
+		}
+		return h, nil
+	}
+	return policy.GatewayHint{}, errors.New("DNS-SD: no _oobgw._tcp gateway answered")
 }
 
 // ref names the gateway by one identifier type, as a console would.
@@ -265,7 +297,7 @@ func (g *gatewayParty) start(ctx context.Context) error {
 	return nil
 }
 
-func (g *gatewayParty) stop(context.Context) error {
+func (g *gatewayParty) stop(ctx context.Context) error {
 	g.mu.Lock()
 	gw := g.gw
 	g.gw = nil
@@ -273,7 +305,41 @@ func (g *gatewayParty) stop(context.Context) error {
 	if gw == nil {
 		return nil
 	}
-	return gw.Close()
+	err := gw.Close()
+	g.waitGone(ctx)
+	return err
+}
+
+// waitGone waits (up to 10 s) until the gateway's server no longer counts
+// its control channel as connected, so a step after a stop or kill sees
+// the gateway offline, as a console would a moment later.
+func (g *gatewayParty) waitGone(ctx context.Context) {
+	if !g.server.running() {
+		return
+	}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for {
+		var out struct {
+			Gateways []server.GatewayView `json:"gateways"`
+		}
+		err := g.c.apiCall(wctx, g.server.node, g.server, "GET", "/api/v1/gateways", nil, http.StatusOK, &out)
+		connected := err != nil
+		for _, v := range out.Gateways {
+			if v.ID == g.id && v.Connected {
+				connected = true
+			}
+		}
+		if !connected {
+			return
+		}
+		select {
+		case <-wctx.Done():
+			g.c.logger.Warn("the server still counts the stopped gateway as connected", "gateway", g.id)
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // kill is stop: Close drops every socket at once without a goodbye.

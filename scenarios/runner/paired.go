@@ -99,9 +99,10 @@ func (k *consoleParty) openPaired(ctx context.Context, ss *session, st *spec.Ste
 		return k.fault(ctx, ss, st, cl, req, g)
 	}
 	var s *csession.Session
+	var accept time.Duration
 	if st.Initiated == "user" {
 		var a csession.Answer
-		if a, err = k.acceptHelp(ctx, cl, ss.device, req); err == nil {
+		if a, err = k.acceptHelp(ctx, cl, ss.device, req, &accept); err == nil {
 			s, err = cl.Connect(ctx, a)
 		}
 	} else {
@@ -121,6 +122,9 @@ func (k *consoleParty) openPaired(ctx context.Context, ss *session, st *spec.Ste
 	ss.mu.Lock()
 	ss.paired, ss.started = s, t0
 	ss.path, ss.reason = s.Path, reason
+	if accept > 0 {
+		s.PairTime = accept // the accept request is the user-initiated pairing
+	}
 	ss.extra = map[string]float64{"pair_ms": ms(s.PairTime), "connect_ms": ms(s.ConnectTime)}
 	ss.mu.Unlock()
 	if st.Do == spec.StepSession {
@@ -178,7 +182,7 @@ func (k *consoleParty) waitReady(ctx context.Context, d *device) error {
 // acceptHelp waits for the device's help request (flow F2: the user asked
 // for help, the vMC opened a user-initiated tunnel), then accepts it once
 // the device's user-initiated tunnel has settled.
-func (k *consoleParty) acceptHelp(ctx context.Context, cl *csession.Client, d *device, req csession.PairingRequest) (csession.Answer, error) {
+func (k *consoleParty) acceptHelp(ctx context.Context, cl *csession.Client, d *device, req csession.PairingRequest, took *time.Duration) (csession.Answer, error) {
 	var id string
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
@@ -202,21 +206,39 @@ func (k *consoleParty) acceptHelp(ctx context.Context, cl *csession.Client, d *d
 		case <-t.C:
 		}
 	}
+	// The vMC replaces its periodic tunnel with a user-initiated one (and
+	// may reconnect once more); accept once that tunnel has held for a
+	// moment, so gateway-connect finds it.
+	var since time.Time
+	var held time.Time
+	last = "device not running"
 	for {
-		dev := d.current()
-		if dev != nil {
+		ok := false
+		if dev := d.current(); dev != nil {
 			st := dev.Status()
-			if st.Trigger == policy.TriggerUser && st.LastError == "" && k.c.connectedTo(d, k.server.p.Name) != "" {
-				break
+			last = fmt.Sprintf("trigger %v, server extension %v, last error %q, %s", st.Trigger, st.ServerExt, st.LastError, k.c.deviceState(d, k.c.connectedTo(d, "")))
+			if srv := k.server.current(); srv != nil && st.Trigger == policy.TriggerUser && st.LastError == "" && st.ServerExt {
+				if tun, on := srv.Tunnel(d.spec.UUID); on && tun.Conn() != nil {
+					ok = true
+					if !tun.ConnectedAt().Equal(since) {
+						since, held = tun.ConnectedAt(), time.Now()
+					}
+				}
 			}
+		}
+		if ok && time.Since(held) >= 500*time.Millisecond {
+			break
 		}
 		select {
 		case <-ctx.Done():
-			return csession.Answer{}, errors.New("the device's user-initiated tunnel did not settle")
+			return csession.Answer{}, fmt.Errorf("the device's user-initiated tunnel did not settle: %s", last)
 		case <-t.C:
 		}
 	}
-	return cl.Accept(ctx, id, req)
+	t0 := time.Now()
+	a, err := cl.Accept(ctx, id, req)
+	*took = time.Since(t0)
+	return a, err
 }
 
 // fault runs one key-exchange negative. Each must fail closed: the session

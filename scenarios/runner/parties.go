@@ -325,11 +325,12 @@ func (f *fleetParty) startDevice(ctx context.Context, d *device) error {
 		learned := false
 		if g.running() {
 			lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			_, err := dev.LearnDNSSD(lctx, g.browser(d))
+			h, err := g.learn(lctx, d)
 			cancel()
 			if err != nil {
 				f.c.logger.Warn("DNS-SD found no gateway; using the static hint", "party", f.p.Name, "device", d.index, "err", err)
 			} else {
+				dev.Post(policy.GatewayLearned{Hint: h})
 				learned = true
 			}
 		}
