@@ -217,7 +217,7 @@ func (k *consoleParty) acceptHelp(ctx context.Context, cl *csession.Client, d *d
 		if dev := d.current(); dev != nil {
 			st := dev.Status()
 			last = fmt.Sprintf("trigger %v, server extension %v, last error %q, %s", st.Trigger, st.ServerExt, st.LastError, k.c.deviceState(d, k.c.connectedTo(d, "")))
-			if srv := k.server.current(); srv != nil && st.Trigger == policy.TriggerUser && st.LastError == "" && st.ServerExt {
+			if srv := k.server.current(); srv != nil && st.Trigger == policy.TriggerUser && st.ServerExt {
 				if tun, on := srv.Tunnel(d.spec.UUID); on && tun.Conn() != nil {
 					ok = true
 					if !tun.ConnectedAt().Equal(since) {
