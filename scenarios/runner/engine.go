@@ -126,6 +126,9 @@ func Requirements(s *spec.Scenario) []string {
 // RunCase runs one scenario (matrix point) and never panics: a panic in the
 // runner or a party ends the case as failed with the stack in its log.
 func RunCase(ctx context.Context, s *spec.Scenario, o Options) (rc reports.Case) {
+	if o.Available == nil {
+		o.Available = Available
+	}
 	seed := s.Seed
 	if o.Seed != nil {
 		seed = *o.Seed
