@@ -331,3 +331,23 @@ var _ = Describe("a call for help at start-up", func() {
 		Consistently(alive, "500ms").Should(Equal(1))
 	})
 })
+
+var _ = Describe("failover to the gateway", func() {
+	It("reaches the gateway's LAN MPS, verifying its certificate by LAN address, when the direct path is lost", func() {
+		m := startMPS("admin", "P@ssw0rd", true)
+		defer m.close()
+		gw := startMPS("admin", "P@ssw0rd", false) // the gateway's LAN MPS; failover keeps the device's own credentials
+		defer gw.close()
+		cfg := policy.DefaultRPS("127.0.0.1", "admin", "P@ssw0rd", "outside.example")
+		cfg.MPS[0].Port = m.port()
+		d := newDevice(cfg, nil)
+		gwAddr := netip.MustParseAddrPort("127.0.0.1:" + strconv.Itoa(int(gw.port())))
+		d.Post(policy.GatewayLearned{Hint: policy.GatewayHint{ID: "ipv4-endpoint:" + gwAddr.String(), Addr: gwAddr, PublicKey: [32]byte{1}}})
+		d.Start()
+		defer d.Stop()
+		Eventually(m.conn, "10s").ShouldNot(BeNil())
+		d.Post(policy.DirectPathLost{Reason: "test: WAN cut"})
+		Eventually(gw.conn, "10s").ShouldNot(BeNil())
+		Eventually(d.Status).Should(HaveField("OnGateway", true))
+	})
+})

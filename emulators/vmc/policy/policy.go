@@ -802,7 +802,9 @@ func (p *Policy) directPathLost(now time.Time, reason string) {
 // to the server, which authenticates the device as before.
 func (p *Policy) gatewayMPS() MPS {
 	g := p.gateway
-	m := MPS{Name: "gateway " + g.ID, AccessInfo: g.Addr.Addr().Unmap().String(), InfoFormat: InfoIPv4, Port: g.Addr.Port(), CN: g.ID}
+	m := MPS{Name: "gateway " + g.ID, AccessInfo: g.Addr.Addr().Unmap().String(), InfoFormat: InfoIPv4, Port: g.Addr.Port()}
+	// No CN: the gateway's LAN certificate names its LAN address, which is
+	// AccessInfo; the compact identifier is no certificate name.
 	if g.Addr.Addr().Unmap().Is6() {
 		m.InfoFormat = InfoIPv6
 	}
