@@ -47,10 +47,14 @@ type Config struct {
 	// authentication (server); 0 → 30 s.
 	HandshakeTimeout time.Duration
 	// WriteTimeout bounds each write to the peer; a peer that stops reading
-	// is cut off after it. 0 → 30 s.
+	// is cut off after it. 0 → 30 s. The server role keeps one socket
+	// deadline for several writes (see lazyDeadlineSpan): there a write is
+	// cut off after between WriteTimeout and 3×WriteTimeout.
 	WriteTimeout time.Duration
 	// ReadTimeout bounds each read; 0 → 3 keep-alive intervals (device) or
-	// the idle timeout (server).
+	// the idle timeout + 5 s (server). In the server role, whose idle
+	// timer enforces the idle timeout exactly, it is a backstop kept lazily:
+	// a silent peer's read ends after between ReadTimeout and 3×ReadTimeout.
 	ReadTimeout time.Duration
 
 	// Verify checks CIRA credentials (server role). Required for servers.
@@ -76,6 +80,9 @@ type Conn struct {
 
 	wmu  sync.Mutex // one APF message per Write, in order
 	wbuf []byte
+	wdl  time.Time // the socket's write deadline (wmu)
+	rdl  time.Time // the socket's read deadline (reader only)
+	lazy bool      // lazy socket deadlines (server role)
 
 	mu       sync.Mutex
 	dev      *deviceSession
@@ -143,7 +150,7 @@ func New(nc net.Conn, role Role, cfg Config) (*Conn, error) {
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = 30 * time.Second
 	}
-	c := &Conn{cfg: cfg, role: role, nc: nc, clk: cfg.Clock, log: cfg.Logger,
+	c := &Conn{cfg: cfg, role: role, nc: nc, clk: cfg.Clock, log: cfg.Logger, lazy: role == RoleServer,
 		channels: map[uint32]*Channel{}, opens: map[uint32]pendingOpen{},
 		ready: make(chan struct{}), done: make(chan struct{}), nextID: 1,
 		framer: apf.NewFramer(apf.FramerOptions{})}
@@ -374,7 +381,7 @@ func (c *Conn) writeRaw(b []byte) error {
 		return ErrClosed
 	default:
 	}
-	_ = c.nc.SetWriteDeadline(time.Now().Add(c.cfg.WriteTimeout))
+	c.wdl = c.refreshDeadline(c.wdl, c.cfg.WriteTimeout, c.nc.SetWriteDeadline)
 	if _, err := c.nc.Write(b); err != nil {
 		werr := fmt.Errorf("cira: write to %s: %w", c.nc.RemoteAddr(), err)
 		go c.fail(werr, false)
@@ -393,6 +400,34 @@ func (c *Conn) closing() <-chan struct{} {
 		return ch
 	}
 	return nil
+}
+
+// lazyDeadlineSpan is how far ahead the server role sets a socket deadline,
+// in timeouts. Every deadline change is a runtime timer modified or left to
+// fire: per keep-alive one read and one write deadline, which at 19,000
+// tunnels woke the scheduler ~1,300 times a second for nothing (the server's
+// keep-alive CPU, docs/server.md). Set 3 timeouts ahead and renewed only
+// when less than one timeout is left, a deadline changes about once per
+// 2 timeouts instead of on every read and write, and each operation still
+// has at least the full timeout.
+const lazyDeadlineSpan = 3
+
+// refreshDeadline returns the deadline the socket should have for the next
+// operation bounded by timeout, calling set when it changes. Without lazy
+// deadlines it is renewed for every operation.
+func (c *Conn) refreshDeadline(cur time.Time, timeout time.Duration, set func(time.Time) error) time.Time {
+	now := time.Now()
+	if !c.lazy {
+		d := now.Add(timeout)
+		_ = set(d)
+		return d
+	}
+	if cur.Sub(now) >= timeout {
+		return cur
+	}
+	d := now.Add(lazyDeadlineSpan * timeout)
+	_ = set(d)
+	return d
 }
 
 // readBufPool holds the read buffers of busy tunnels. An idle tunnel waits
@@ -420,7 +455,7 @@ func (c *Conn) readLoop() {
 		if big != nil {
 			buf = *big
 		}
-		_ = c.nc.SetReadDeadline(time.Now().Add(c.cfg.ReadTimeout))
+		c.rdl = c.refreshDeadline(c.rdl, c.cfg.ReadTimeout, c.nc.SetReadDeadline)
 		n, err := c.nc.Read(buf)
 		if n > 0 {
 			if ferr := c.consume(buf[:n]); ferr != nil {
