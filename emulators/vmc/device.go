@@ -52,6 +52,9 @@ type Config struct {
 
 	// DialTimeout bounds TCP connect plus TLS plus APF handshake; 0 → 20 s.
 	DialTimeout time.Duration
+	// ProbeInterval is how often a device failed over to its gateway checks
+	// whether the server is reachable again; 0 → 30 s.
+	ProbeInterval time.Duration
 }
 
 // Status is a snapshot of the device's remote-access state.
@@ -91,6 +94,7 @@ type Device struct {
 	connMPS   string
 	oob       map[string]*cira.Conn // session id → gateway connection
 	timer     clock.Timer
+	probe     clock.Timer // server-reachability check while failed over
 	status    Status
 	pendingGC []string // gateway-connect sessions awaiting their reply
 	// extSeen marks tunnels whose server answered with the capability block
@@ -154,6 +158,47 @@ func (d *Device) Start() {
 	if d.initial != nil {
 		d.Post(d.initial)
 	}
+	d.armProbe()
+}
+
+// armProbe schedules the check, while the device is failed over to its
+// gateway, of whether the server is reachable again; when it is, the device
+// returns to it (policy.DirectPathRestored).
+func (d *Device) armProbe() {
+	every := d.cfg.ProbeInterval
+	if every <= 0 {
+		every = 30 * time.Second
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	select {
+	case <-d.stop:
+		return
+	default:
+	}
+	d.probe = d.clk.AfterFunc(every, func() {
+		d.probeServer()
+		d.armProbe()
+	})
+}
+
+func (d *Device) probeServer() {
+	d.mu.Lock()
+	onGW := d.pol.OnGateway()
+	d.mu.Unlock()
+	ra := d.h.RemoteAccess()
+	if !onGW || len(ra.MPS) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	nc, err := d.cfg.Network.Dial(ctx, "tcp", ra.MPS[0].Addr())
+	if err != nil {
+		return
+	}
+	nc.Close()
+	d.log.Info("server reachable again; leaving the gateway", "mps", ra.MPS[0].Addr())
+	d.Post(policy.DirectPathRestored{})
 }
 
 // Stop closes every tunnel and waits for the device's goroutines.
@@ -301,6 +346,9 @@ func (d *Device) shutdown() {
 	if d.timer != nil {
 		d.timer.Stop()
 	}
+	if d.probe != nil {
+		d.probe.Stop()
+	}
 	conns := []*cira.Conn{}
 	if d.conn != nil {
 		conns = append(conns, d.conn)
@@ -426,6 +474,15 @@ func (d *Device) connect(a policy.Connect) {
 			d.mu.Unlock()
 			d.log.Info("CIRA connect failed", "mps", a.MPS.Name, "addr", a.MPS.Addr(), "err", err)
 			d.Post(policy.ConnectFailed{MPS: a.MPS.Name, Reason: err.Error()})
+			// The server cannot be reached: with a gateway on the LAN, a
+			// capable device fails over to it (ARCHITECTURE F3); the policy
+			// decides whether it may.
+			d.mu.Lock()
+			_, gwKnown := d.pol.Gateway()
+			d.mu.Unlock()
+			if !a.ViaGateway && gwKnown {
+				d.Post(policy.DirectPathLost{Reason: err.Error()})
+			}
 			return
 		}
 		d.mu.Lock()

@@ -351,3 +351,68 @@ var _ = Describe("failover to the gateway", func() {
 		Eventually(d.Status).Should(HaveField("OnGateway", true))
 	})
 })
+
+var _ = Describe("automatic failover", func() {
+	It("moves to the gateway when the server cannot be reached, and back once it can", func() {
+		m := startMPS("admin", "P@ssw0rd", true)
+		port := m.port()
+		gw := startMPS("admin", "P@ssw0rd", false)
+		defer gw.close()
+		cfg := policy.DefaultRPS("127.0.0.1", "admin", "P@ssw0rd", "outside.example")
+		cfg.MPS[0].Port = port
+		cfg.Backoff.Initial, cfg.Backoff.Max = 50*time.Millisecond, 200*time.Millisecond
+		cfg.Rules[0].ExtendedData = policy.IntervalData(time.Second) // reconnect at the next period, soon
+		h, err := host.New(host.Config{Identity: host.Identity{UUID: uuid, Hostname: "pc1"}, Settings: host.DefaultSettings()})
+		Expect(err).NotTo(HaveOccurred())
+		defer h.Close()
+		d, err := vmc.New(vmc.Config{Host: h, Policy: cfg, RootCAs: ca.Pool(), Seed: 1, ProbeInterval: 200 * time.Millisecond, DialTimeout: 2 * time.Second})
+		Expect(err).NotTo(HaveOccurred())
+		gwAddr := netip.MustParseAddrPort("127.0.0.1:" + strconv.Itoa(int(gw.port())))
+		d.Post(policy.GatewayLearned{Hint: policy.GatewayHint{ID: "gw", Addr: gwAddr, PublicKey: [32]byte{1}}})
+		d.Start()
+		defer d.Stop()
+		Eventually(m.conn, "10s").ShouldNot(BeNil())
+
+		m.close() // the server goes away: the device's reconnects fail
+		Eventually(gw.conn, "15s").ShouldNot(BeNil())
+		Eventually(d.Status, "5s").Should(HaveField("OnGateway", true))
+
+		// The server comes back on the same address: the device returns.
+		back := restartMPSOn(port)
+		defer back.close()
+		Eventually(back.conn, "15s").ShouldNot(BeNil())
+		Eventually(d.Status, "5s").Should(HaveField("OnGateway", false))
+	})
+})
+
+func restartMPSOn(port uint16) *testMPS {
+	crt, err := ca.IssueServer(pki.LeafOptions{CommonName: "127.0.0.1", IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
+	Expect(err).NotTo(HaveOccurred())
+	var ln net.Listener
+	Eventually(func() error {
+		ln, err = tls.Listen("tcp", "127.0.0.1:"+strconv.Itoa(int(port)), pki.ServerTLSConfig(crt.TLS()))
+		return err
+	}, "5s").Should(Succeed())
+	m := &testMPS{ln: ln, user: "admin", pass: "P@ssw0rd"}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c, err := cira.New(nc, cira.RoleServer, cira.Config{Server: &cira.ServerConfig{},
+				Verify: func(_ context.Context, r cira.EventAuthRequest) bool { return r.Username == m.user && r.Password == m.pass },
+				OnEvent: m.event})
+			if err != nil {
+				nc.Close()
+				continue
+			}
+			m.mu.Lock()
+			m.conns = append(m.conns, c)
+			m.mu.Unlock()
+		}
+	}()
+	return m
+}
