@@ -246,6 +246,8 @@ func (s *Server) view(d registry.Device) DeviceView {
 		if c := e.Capability(); c != 0 {
 			v.Capability = c.String()
 		}
+	} else if s.failoverGateway(d.UUID) != nil {
+		v.Online = true // managed through its gateway (failover)
 	}
 	return v
 }
@@ -456,7 +458,7 @@ func (s *Server) CreateSession(ctx context.Context, device, mode, base string) (
 	if _, err := s.store.GetDevice(ctx, u); err != nil {
 		return Session{}, err
 	}
-	if _, ok := s.Tunnel(u); !ok {
+	if !s.reachable(u) {
 		return Session{}, fmt.Errorf("%w: %s", ErrNotConnected, u)
 	}
 	now := s.clk.Now()

@@ -35,8 +35,9 @@ type gatewayHost struct {
 	pm  *pairingModule
 	key []byte
 
-	mu   sync.Mutex
-	live map[string]*control.Gateway
+	mu       sync.Mutex
+	live     map[string]*control.Gateway
+	failover map[string]*control.Gateway // device uuid → the gateway carrying it
 }
 
 func newGatewayHost(pm *pairingModule) (*gatewayHost, error) {
@@ -246,11 +247,12 @@ func (h *gatewayHost) VerifyDevice(ctx context.Context, id string, v control.Ver
 
 // DeviceOnline records that the device's management now arrives through the
 // gateway.
-func (h *gatewayHost) DeviceOnline(id string, d control.DeviceOnline, _ *control.Gateway) {
+func (h *gatewayHost) DeviceOnline(id string, d control.DeviceOnline, g *control.Gateway) {
 	uuid, err := registry.CanonicalUUID(d.UUID)
 	if err != nil {
 		return
 	}
+	h.setFailover(uuid, g)
 	path := registry.PathGateway
 	h.pm.s.updateAsync(uuid, registry.ConnectionUpdate{Now: h.now(), Path: &path, ViaGateway: &id}, "failover")
 	h.pm.s.auditAsync("gateway:"+id, "device.failover.online", uuid, "ok", "", map[string]any{"ports": d.Ports})
@@ -258,6 +260,9 @@ func (h *gatewayHost) DeviceOnline(id string, d control.DeviceOnline, _ *control
 
 // DeviceOffline records the failover device's departure.
 func (h *gatewayHost) DeviceOffline(id string, d control.DeviceOffline) {
+	if uuid, err := registry.CanonicalUUID(d.UUID); err == nil {
+		h.setFailover(uuid, nil)
+	}
 	h.pm.s.auditAsync("gateway:"+id, "device.failover.offline", d.UUID, "ok", d.Reason, nil)
 }
 

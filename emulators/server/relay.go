@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/coder/websocket"
 
-	"github.com/oobtb/oobtb/emulators/cira"
 	"github.com/oobtb/oobtb/emulators/server/authtoken"
 	"github.com/oobtb/oobtb/emulators/server/registry"
 )
@@ -70,9 +70,8 @@ func (s *Server) handleRelay(w http.ResponseWriter, r *http.Request) {
 		writeError(w, status, code, err.Error())
 		return
 	}
-	t, ok := s.Tunnel(uuid)
-	if !ok {
-		writeError(w, http.StatusConflict, "not_connected", fmt.Sprintf("device %s has no CIRA tunnel", uuid))
+	if !s.reachable(uuid) {
+		writeError(w, http.StatusConflict, "not_connected", fmt.Sprintf("device %s has no CIRA tunnel, direct or through a gateway", uuid))
 		return
 	}
 	user, pass, err := s.store.AMTCredentials(r.Context(), uuid)
@@ -88,7 +87,7 @@ func (s *Server) handleRelay(w http.ResponseWriter, r *http.Request) {
 	defer release()
 
 	octx, cancel := context.WithTimeout(r.Context(), relayOpenTimeout)
-	ch, err := t.Conn().OpenChannel(octx, RedirectionPort, relayOriginatorAddr, s.originatorPort())
+	ch, err := s.deviceChannel(octx, uuid, RedirectionPort)
 	cancel()
 	if err != nil {
 		writeError(w, http.StatusBadGateway, "device_unreachable", fmt.Sprintf("opening the redirection channel to %s: %v", uuid, err))
@@ -164,7 +163,7 @@ func (s *Server) acquireRelay(uuid, mode string) (func(), *APIError) {
 }
 
 // pipe copies frames both ways until either side ends or the server closes.
-func (s *Server) pipe(ws *websocket.Conn, ch *cira.Channel, kind string, ic *interceptor) (up, down int64, err error) {
+func (s *Server) pipe(ws *websocket.Conn, ch net.Conn, kind string, ic *interceptor) (up, down int64, err error) {
 	ctx, cancel := context.WithCancel(s.ctx)
 	defer cancel()
 	toDev := s.met.relayBytes.WithLabelValues(kind, "to_device")

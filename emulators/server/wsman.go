@@ -7,10 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"strconv"
 	"sync"
 
-	"github.com/oobtb/oobtb/emulators/cira"
+	"github.com/oobtb/oobtb/emulators/server/registry"
 	"github.com/oobtb/oobtb/emulators/wire/digest"
 	"github.com/oobtb/oobtb/emulators/wire/httpwire"
 	"github.com/oobtb/oobtb/emulators/wire/wireerr"
@@ -82,11 +83,10 @@ func (s *Server) digestFor(uuid string) *digestState {
 type WSMAN struct {
 	s       *Server
 	uuid    string
-	tun     *Tunnel
 	user    string
 	pass    string
 	ds      *digestState
-	ch      *cira.Channel
+	ch      net.Conn
 	buf     []byte
 	msgID   uint64
 	builder wsman.Builder
@@ -95,15 +95,21 @@ type WSMAN struct {
 // WSMAN returns a client for the device's WS-MAN service. Close it after use.
 func (s *Server) WSMAN(ctx context.Context, uuid string) (*WSMAN, error) {
 	t, ok := s.Tunnel(uuid)
-	if !ok {
+	switch {
+	case ok:
+		uuid = t.UUID()
+	case s.failoverGateway(uuid) != nil:
+		if c, err := registry.CanonicalUUID(uuid); err == nil {
+			uuid = c
+		}
+	default:
 		return nil, fmt.Errorf("%w: %s", ErrNotConnected, uuid)
 	}
-	uuid = t.UUID()
 	user, pass, err := s.store.AMTCredentials(ctx, uuid)
 	if err != nil {
 		return nil, fmt.Errorf("server: AMT credentials of %s: %w", uuid, err)
 	}
-	return &WSMAN{s: s, uuid: uuid, tun: t, user: user, pass: pass, ds: s.digestFor(uuid),
+	return &WSMAN{s: s, uuid: uuid, user: user, pass: pass, ds: s.digestFor(uuid),
 		builder: wsman.Builder{Style: wsman.StyleDMT}}, nil
 }
 
@@ -129,13 +135,9 @@ func (w *WSMAN) nextID() string {
 
 // openChannel opens a fresh channel to the device's 16992.
 func (w *WSMAN) openChannel(ctx context.Context) error {
-	c := w.tun.Conn()
-	if c == nil {
-		return fmt.Errorf("%w: %s", ErrNotConnected, w.uuid)
-	}
-	ch, err := c.OpenChannel(ctx, httpwire.WSManPort, relayOriginatorAddr, w.s.originatorPort())
+	ch, err := w.s.deviceChannel(ctx, w.uuid, httpwire.WSManPort)
 	if err != nil {
-		return fmt.Errorf("server: WS-MAN channel to %s: %w", w.uuid, err)
+		return fmt.Errorf("server: WS-MAN: %w", err)
 	}
 	w.s.met.channels.Inc()
 	w.ch = ch
