@@ -252,6 +252,15 @@ func (h *gatewayHost) DeviceOnline(id string, d control.DeviceOnline, g *control
 	if err != nil {
 		return
 	}
+	// The device reached the gateway because its direct path failed: any
+	// direct tunnel the server still holds is dead (a cut link gives no FIN)
+	// and would swallow the next channel until its idle timeout. The newer
+	// connection replaces it, as a new tunnel for the same UUID does.
+	if t, ok := h.pm.s.Tunnel(uuid); ok {
+		if c := t.Conn(); c != nil {
+			c.Shutdown()
+		}
+	}
 	h.setFailover(uuid, g)
 	path := registry.PathGateway
 	h.pm.s.updateAsync(uuid, registry.ConnectionUpdate{Now: h.now(), Path: &path, ViaGateway: &id}, "failover")
