@@ -1,42 +1,13 @@
 package spec
 
-import (
-	"fmt"
-	"strings"
-)
+import "github.com/oobtb/oobtb/topology"
 
-// Error is one problem in a scenario file.
-type Error struct {
-	File  string
-	Line  int    // 0 when unknown
-	Field string // field path, e.g. timeline[3].link
-	Msg   string
-}
-
-func (e *Error) Error() string {
-	var b strings.Builder
-	b.WriteString(e.File)
-	if e.Line > 0 {
-		fmt.Fprintf(&b, ":%d", e.Line)
-	}
-	b.WriteString(": ")
-	if e.Field != "" {
-		b.WriteString(e.Field)
-		b.WriteString(": ")
-	}
-	b.WriteString(e.Msg)
-	return b.String()
-}
+// Error is one problem in a scenario file: file, line, field path (e.g.
+// timeline[3].link) and message. It is the topology loader's type, so an
+// error inside an inline topology and one in the scenario read the same.
+type Error = topology.Error
 
 // Errors is every problem found in one file; a loader returns it whenever
 // the file is invalid, so callers can tell an invalid file (exit code 2)
 // from other failures with errors.As.
-type Errors []*Error
-
-func (es Errors) Error() string {
-	s := make([]string, len(es))
-	for i, e := range es {
-		s[i] = e.Error()
-	}
-	return strings.Join(s, "\n")
-}
+type Errors = topology.Errors
