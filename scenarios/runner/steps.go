@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/oobtb/oobtb/emulators/vmc/policy"
@@ -191,6 +192,9 @@ func (c *caseRun) session(name string) *session {
 
 // sessionStep requests a session and, for kvm, runs it.
 func (c *caseRun) sessionStep(ctx context.Context, i int, st *spec.Step) error {
+	if st.Each {
+		return c.sessionEach(ctx, i, st)
+	}
 	k := c.consoles[st.Console]
 	if !k.running() {
 		return fmt.Errorf("console %s is not started (add a start step or autostart: true)", st.Console)
@@ -254,6 +258,44 @@ func (c *caseRun) sessionStep(ctx context.Context, i int, st *spec.Step) error {
 	err = ss.runKVM(ctx, st, dur)
 	ss.close()
 	return err
+}
+
+// sessionEach runs the step once per device of a fleet, concurrently, and
+// records how many sessions were established and how long all took.
+func (c *caseRun) sessionEach(ctx context.Context, i int, st *spec.Step) error {
+	name, _, _ := spec.DeviceRef(st.Device)
+	f := c.fleets[name]
+	if f == nil {
+		return fmt.Errorf("each: %q is not a vMC party", st.Device)
+	}
+	base := st.SessionName(i)
+	start := time.Now()
+	errs := make([]error, len(f.devices))
+	var wg sync.WaitGroup
+	for j := range f.devices {
+		one := *st
+		one.Each = false
+		one.Device = fmt.Sprintf("%s[%d]", name, j)
+		one.Session = fmt.Sprintf("%s[%d]", base, j)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[j] = c.sessionStep(ctx, i, &one)
+		}()
+	}
+	wg.Wait()
+	c.setMetric(base+".seconds", time.Since(start).Seconds())
+	var failed []string
+	for j, err := range errs {
+		if err != nil {
+			failed = append(failed, fmt.Sprintf("%s[%d]: %v", name, j, err))
+		}
+	}
+	c.setMetric(base+".established", float64(len(errs)-len(failed)))
+	if len(failed) > 0 {
+		return fmt.Errorf("%d of %d concurrent sessions failed; first: %s", len(failed), len(errs), failed[0])
+	}
+	return nil
 }
 
 // runKVM runs the session's KVM for d: over the paired session's path, or

@@ -135,6 +135,10 @@ type Step struct {
 	Text       string `yaml:"text,omitempty"`
 	Encoding   string `yaml:"encoding,omitempty"` // zrle16 (AMT enc 16), deflate, raw
 	Background bool   `yaml:"background,omitempty"`
+	// Each opens a session to every device of the vMC party named by
+	// Device, all at once (sessions "<session>[i]"), to load the pairing
+	// path with concurrent requests.
+	Each bool `yaml:"each,omitempty"`
 
 	// link steps
 	Link    string `yaml:"link,omitempty"`
