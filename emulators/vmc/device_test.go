@@ -403,7 +403,9 @@ func restartMPSOn(port uint16) *testMPS {
 				return
 			}
 			c, err := cira.New(nc, cira.RoleServer, cira.Config{Server: &cira.ServerConfig{},
-				Verify: func(_ context.Context, r cira.EventAuthRequest) bool { return r.Username == m.user && r.Password == m.pass },
+				Verify: func(_ context.Context, r cira.EventAuthRequest) bool {
+					return r.Username == m.user && r.Password == m.pass
+				},
 				OnEvent: m.event})
 			if err != nil {
 				nc.Close()
