@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
 	"io"
 	"net"
 	"net/netip"
@@ -21,6 +22,7 @@ import (
 	"github.com/oobtb/oobtb/emulators/gateway/control"
 	"github.com/oobtb/oobtb/emulators/gateway/dhcpd"
 	"github.com/oobtb/oobtb/emulators/gateway/dnssd"
+	"github.com/oobtb/oobtb/emulators/gateway/mux"
 	"github.com/oobtb/oobtb/emulators/gateway/p2p"
 	"github.com/oobtb/oobtb/emulators/pki"
 	"github.com/oobtb/oobtb/emulators/vmc"
@@ -182,9 +184,26 @@ var _ = Describe("Gateway", func() {
 		Expect(err).NotTo(HaveOccurred())
 		roundTrip(st, bytes.Repeat([]byte{0x10, 0x01, 0x00, 0x00, 'K', 'V', 'M', 'R'}, 40000))
 		st.Close()
-		_, err = c.Open(ctx, "vnc")
+		// The gateway announced early data, so a refusal surfaces on the
+		// stream's first read (the early bytes are discarded).
+		Expect(c.EarlyData()).To(BeTrue())
+		refused := func(target string) error {
+			st, err := c.Open(ctx, target)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			_, _ = st.Write([]byte("early bytes"))
+			_ = st.SetReadDeadline(time.Now().Add(5 * time.Second))
+			_, err = st.Read(make([]byte, 1))
+			return err
+		}
+		var oe *mux.OpenError
+		err = refused("vnc")
+		Expect(errors.As(err, &oe)).To(BeTrue())
 		Expect(err).To(MatchError(ContainSubstring("unknown target")))
-		st, err = c.Open(ctx, "wsman")
+		err = refused("wsman")
+		Expect(errors.As(err, &oe)).To(BeTrue())
 		Expect(err).To(MatchError(ContainSubstring("port 16992")))
 		Eventually(e.reg.Events, "5s").Should(ContainElement(HaveField("Event", control.EventConsoleConnected)))
 	})

@@ -41,12 +41,14 @@ import (
 //     screen size rides the pipelined flight's first update request);
 //   - optimistic: pipelined with the KVM start and RFB opening sent with
 //     the digest response (kvmclient.Config.Optimistic; gateway paths
-//     only, the classic relay's interceptor forbids it).
+//     only, the classic relay's interceptor forbids it); optimistic-first
+//     the same without a size hint. With 0-RTT stream opens (mux
+//     Config.EarlyData) the redirection flight leaves with the OPEN.
 func BenchmarkFirstFrame(b *testing.B) {
 	for _, rtt := range []time.Duration{0, 40 * time.Millisecond} {
 		for _, path := range []string{session.PathDirect, session.PathRelay, session.PathClassic} {
-			for _, mode := range []string{modeSequential, modePipelinedFirst, modePipelined, modeOptimistic} {
-				if mode == modeOptimistic && path == session.PathClassic {
+			for _, mode := range []string{modeSequential, modePipelinedFirst, modePipelined, modeOptimisticFirst, modeOptimistic} {
+				if (mode == modeOptimistic || mode == modeOptimisticFirst) && path == session.PathClassic {
 					continue
 				}
 				name := path + "/loopback/" + mode
@@ -65,6 +67,8 @@ const (
 	modePipelinedFirst = "pipelined-first"
 	modePipelined      = "pipelined"
 	modeOptimistic     = "optimistic"
+	// optimistic-first: optimistic, a console that never saw the device.
+	modeOptimisticFirst = "optimistic-first"
 )
 
 // redirectNet sends dials for some addresses to others (the link emulator's
@@ -167,7 +171,7 @@ func benchPath(b *testing.B, path string, rtt time.Duration, mode string) {
 		return c
 	}
 	c := newClient()
-	kvmCfg := kvmclient.Config{Credentials: creds, Sequential: mode == modeSequential, Optimistic: mode == modeOptimistic}
+	kvmCfg := kvmclient.Config{Credentials: creds, Sequential: mode == modeSequential, Optimistic: mode == modeOptimistic || mode == modeOptimisticFirst}
 	// One session outside the figures: the console learns the screen size
 	// (used by modePipelined), the device's first KVM session is paid.
 	run := func() session.KVMReport {
@@ -198,7 +202,7 @@ func benchPath(b *testing.B, path string, rtt time.Duration, mode string) {
 	var firstFrame, pairMs, connectMs float64
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if mode == modePipelinedFirst {
+		if mode == modePipelinedFirst || mode == modeOptimisticFirst {
 			b.StopTimer()
 			c = newClient() // knows no screen size
 			b.StartTimer()

@@ -320,6 +320,9 @@ func trim(b []byte) string {
 }
 
 // OpenStream opens a stream ("kvm", "sol", "wsman") inside the channel.
+// When the gateway announced early data (mux Config.EarlyData) it returns
+// without waiting for the gateway's answer; a refusal then surfaces as a
+// *mux.OpenError from the stream's first read or write.
 func (s *Session) OpenStream(ctx context.Context, target string) (net.Conn, error) {
 	if s.Conn == nil {
 		return nil, fmt.Errorf("session: the %s path has no channel", s.Path)

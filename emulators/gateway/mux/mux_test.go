@@ -57,8 +57,13 @@ func echoHandler(ctx context.Context, target string) (net.Conn, error) {
 }
 
 func pair(acceptCfg mux.Config) (*mux.Session, *mux.Session) {
+	return pairWith(mux.Config{}, acceptCfg)
+}
+
+func pairWith(dialCfg, acceptCfg mux.Config) (*mux.Session, *mux.Session) {
 	a, b := tcpPair()
-	d := mux.New(pipeTransport{a}, mux.Config{Dialer: true})
+	dialCfg.Dialer = true
+	d := mux.New(pipeTransport{a}, dialCfg)
 	acceptCfg.Dialer = false
 	s := mux.New(pipeTransport{b}, acceptCfg)
 	DeferCleanup(func() {
@@ -165,6 +170,102 @@ var _ = Describe("Session", func() {
 		}
 		Eventually(s.Done(), "5s").Should(BeClosed())
 		Expect(s.Err()).To(MatchError(ContainSubstring("overran its window")))
+	})
+})
+
+var _ = Describe("0-RTT open (EarlyData)", func() {
+	It("returns at once; the acceptor holds early data until its target is connected, then delivers it in order", func() {
+		release := make(chan struct{})
+		served := make(chan net.Conn, 1)
+		d, _ := pairWith(mux.Config{EarlyData: true}, mux.Config{HandleOpen: func(ctx context.Context, t string) (net.Conn, error) {
+			select { // the target connects only when the test says so
+			case <-release:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			a, b := net.Pipe()
+			served <- b
+			return a, nil
+		}})
+		Expect(d.EarlyData()).To(BeTrue())
+		st, err := d.Open(context.Background(), "slow")
+		Expect(err).NotTo(HaveOccurred())
+		early := make([]byte, 100000)
+		_, _ = rand.Read(early)
+		_ = st.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		n, err := st.Write(early) // before any answer: within the initial window
+		Expect(err).NotTo(HaveOccurred())
+		Expect(n).To(Equal(len(early)))
+		Consistently(served, "100ms").ShouldNot(Receive())
+		close(release)
+		var b net.Conn
+		Eventually(served, "5s").Should(Receive(&b))
+		defer b.Close()
+		_ = b.SetReadDeadline(time.Now().Add(5 * time.Second))
+		got := make([]byte, len(early))
+		_, err = io.ReadFull(b, got)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(bytes.Equal(got, early)).To(BeTrue())
+		// And the answer flows back once the stream is open.
+		go func() { _, _ = b.Write([]byte("pong")) }()
+		_ = st.SetReadDeadline(time.Now().Add(5 * time.Second))
+		resp := make([]byte, 4)
+		_, err = io.ReadFull(st, resp)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(string(resp)).To(Equal("pong"))
+		Expect(st.Close()).To(Succeed())
+	})
+
+	It("holds the opener to the initial window before the peer's answer", func() {
+		release := make(chan struct{})
+		d, _ := pairWith(mux.Config{EarlyData: true}, mux.Config{HandleOpen: func(ctx context.Context, t string) (net.Conn, error) {
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+			return nil, errors.New("gave up")
+		}})
+		defer close(release)
+		st, err := d.Open(context.Background(), "slow")
+		Expect(err).NotTo(HaveOccurred())
+		_ = st.SetWriteDeadline(time.Now().Add(300 * time.Millisecond))
+		n, err := st.Write(make([]byte, mux.InitialWindow+1))
+		Expect(errors.Is(err, os.ErrDeadlineExceeded)).To(BeTrue())
+		Expect(n).To(Equal(mux.InitialWindow))
+		Expect(d.Err()).NotTo(HaveOccurred()) // no overrun: the session lives
+	})
+
+	It("fails reads and writes with the refusal reason; the acceptor discards the early data", func() {
+		d, s := pairWith(mux.Config{EarlyData: true}, mux.Config{HandleOpen: echoHandler})
+		st, err := d.Open(context.Background(), "nope")
+		Expect(err).NotTo(HaveOccurred())
+		_, _ = st.Write([]byte("early bytes for nobody"))
+		_ = st.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, err = st.Read(make([]byte, 1))
+		var oe *mux.OpenError
+		Expect(errors.As(err, &oe)).To(BeTrue())
+		Expect(oe.Reason).To(Equal("no such target"))
+		_, err = st.Write([]byte("more"))
+		Expect(errors.As(err, &oe)).To(BeTrue())
+		// The channel survives and serves the next stream.
+		st2, err := d.Open(context.Background(), "echo")
+		Expect(err).NotTo(HaveOccurred())
+		_, err = st2.Write([]byte("hi"))
+		Expect(err).NotTo(HaveOccurred())
+		_ = st2.SetReadDeadline(time.Now().Add(5 * time.Second))
+		got := make([]byte, 2)
+		_, err = io.ReadFull(st2, got)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(string(got)).To(Equal("hi"))
+		Expect(s.Err()).NotTo(HaveOccurred())
+		Expect(st2.Close()).To(Succeed())
+	})
+
+	It("waits for the answer when the peer did not announce early data", func() {
+		d, _ := pair(mux.Config{HandleOpen: echoHandler})
+		Expect(d.EarlyData()).To(BeFalse())
+		_, err := d.Open(context.Background(), "nope")
+		Expect(err).To(MatchError(ContainSubstring("no such target")))
 	})
 })
 

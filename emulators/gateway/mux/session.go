@@ -65,8 +65,15 @@ type Config struct {
 	WriteTimeout time.Duration
 	// OpenTimeout bounds HandleOpen; 0 → 20 s.
 	OpenTimeout time.Duration
-	Clock       clock.Clock
-	Logger      *slog.Logger
+	// EarlyData says the peer accepts DATA right after OPEN, before its
+	// OPEN_OK ("0-RTT open", console-gateway.md §3). The transport's
+	// handshake negotiates it (p2p: the gateway's capability byte in Noise
+	// message 2); never set it for a peer that did not announce it. When
+	// set, Open returns as soon as OPEN is sent. Every acceptor of this
+	// package buffers early data, so it needs no setting to receive it.
+	EarlyData bool
+	Clock     clock.Clock
+	Logger    *slog.Logger
 }
 
 // Session is one multiplexed transport.
@@ -377,7 +384,13 @@ func (s *Session) handleOpen(f Frame) error {
 	return nil
 }
 
-// Open opens a stream to target and waits for the peer's answer.
+// EarlyData reports whether Open returns before the peer's answer.
+func (s *Session) EarlyData() bool { return s.cfg.EarlyData }
+
+// Open opens a stream to target. Without Config.EarlyData it waits for the
+// peer's answer. With it, it returns once OPEN is sent: the stream may be
+// written at once (up to the initial window until the peer returns credit),
+// and when the peer refuses, reads and writes fail with the *OpenError.
 func (s *Session) Open(ctx context.Context, target string) (*Stream, error) {
 	if len(target) < 1 || len(target) > MaxTarget {
 		return nil, fmt.Errorf("mux: target %q: want 1–%d bytes", target, MaxTarget)
@@ -400,6 +413,9 @@ func (s *Session) Open(ctx context.Context, target string) (*Stream, error) {
 	if err := s.write(Frame{Type: FrameOpen, Stream: id, Payload: []byte(target)}); err != nil {
 		s.forget(st)
 		return nil, err
+	}
+	if s.cfg.EarlyData {
+		return st, nil
 	}
 	select {
 	case err := <-st.openRes:

@@ -70,9 +70,20 @@ func (st *Stream) opened(err error) error {
 		st.state = stateOpen
 	} else {
 		st.state = stateClosed
+		// An early-data opener already holds the stream: its reads and
+		// writes end with the refusal.
+		if st.err == nil {
+			st.err = err
+		}
+		st.rbuf = nil
 	}
 	st.mu.Unlock()
 	st.openRes <- err
+	if err != nil {
+		poke(st.readable)
+		poke(st.writable)
+		st.s.forget(st)
+	}
 	return nil
 }
 
@@ -110,8 +121,12 @@ func (st *Stream) peerClosed(reason string) {
 	st.eof = true
 	if st.state == stateOpening {
 		st.state = stateClosed
+		oe := &OpenError{Target: st.target, Reason: "closed: " + reason}
+		if st.err == nil {
+			st.err = oe
+		}
 		st.mu.Unlock()
-		st.openRes <- &OpenError{Target: st.target, Reason: "closed: " + reason}
+		st.openRes <- oe
 	} else {
 		st.mu.Unlock()
 	}

@@ -85,8 +85,16 @@ type DialConfig struct {
 	Params     Params
 	Static     Key
 	GatewayKey [32]byte // from the pairing
-	Mux        mux.Config
+	// Mux configures the channel; its EarlyData is set from the gateway's
+	// capabilities (CapEarlyData), unless NoEarlyData.
+	Mux         mux.Config
+	NoEarlyData bool
 }
+
+// CapEarlyData is bit 0 of the capability byte a gateway sends as Noise
+// message 2's payload: its mux accepts DATA right after OPEN (0-RTT open,
+// console-gateway.md §3).
+const CapEarlyData = 0x01
 
 // Dial runs the initiator side over nc (TCP to the gateway or a relay
 // socket). On error nc is closed.
@@ -134,13 +142,17 @@ func dial(ctx context.Context, nc net.Conn, cfg DialConfig) (*Conn, error) {
 		}
 		return nil, &HandshakeError{Session: cfg.Params.Session, Reason: reason, Refused: true}
 	}
-	_, send, recv, err := hs.ReadMessage(nil, rec)
+	caps, send, recv, err := hs.ReadMessage(nil, rec)
 	if err != nil {
 		return nil, fail("second message does not authenticate (wrong gateway key, tampered prologue or a man in the middle): %v", err)
 	}
 	if send == nil || recv == nil {
 		return nil, fail("handshake did not complete after two messages")
 	}
+	// Message 2's payload is the gateway's capability byte (empty from
+	// gateways that predate it); early data only goes to one that
+	// announced it.
+	cfg.Mux.EarlyData = !cfg.NoEarlyData && len(caps) >= 1 && caps[0]&CapEarlyData != 0
 	return finish(nc, br, send, recv, cfg.Params, true, cfg.Mux), nil
 }
 
@@ -225,7 +237,7 @@ func accept(ctx context.Context, nc net.Conn, cfg AcceptConfig) (*Conn, error) {
 	if err := cfg.Claim(sid); err != nil {
 		return nil, refuse(err.Error())
 	}
-	msg2, recv, send, err := hs.WriteMessage(nil, nil)
+	msg2, recv, send, err := hs.WriteMessage(nil, []byte{CapEarlyData})
 	if err != nil || recv == nil {
 		return nil, refuse("internal error")
 	}
@@ -238,6 +250,9 @@ func accept(ctx context.Context, nc net.Conn, cfg AcceptConfig) (*Conn, error) {
 func finish(nc net.Conn, br *bufio.Reader, send, recv *noise.CipherState, p Params, dialer bool, mc mux.Config) *Conn {
 	_ = nc.SetDeadline(time.Time{})
 	mc.Dialer = dialer
+	if !dialer {
+		mc.EarlyData = false // the gateway opens no streams to consoles
+	}
 	mc.MaxFrame = MaxPlaintext
 	t := &noiseTransport{nc: nc, br: br, send: send, recv: recv}
 	return &Conn{Session: mux.New(t, mc), Params: p, nc: nc}

@@ -120,6 +120,26 @@ var _ = Describe("Noise KK channel", func() {
 		Expect(got).To(Equal(msg))
 	})
 
+	It("learns the gateway's early-data capability from message 2, unless told not to use it", func() {
+		f := newFixture()
+		c, err := f.dial(f.params, f.consoleKey, [32]byte(f.gwKey.Public))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(c.EarlyData()).To(BeTrue())
+
+		g := newFixture()
+		nc, err := net.Dial("tcp", g.ln.Addr().String())
+		Expect(err).NotTo(HaveOccurred())
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c2, err := p2p.Dial(ctx, nc, p2p.DialConfig{Params: g.params, Static: g.consoleKey, GatewayKey: [32]byte(g.gwKey.Public), NoEarlyData: true})
+		Expect(err).NotTo(HaveOccurred())
+		defer func() { c2.Close(); <-c2.Done() }()
+		Expect(c2.EarlyData()).To(BeFalse())
+		st, err := c2.Open(ctx, "kvm") // waits for OPEN_OK
+		Expect(err).NotTo(HaveOccurred())
+		Expect(st.Close()).To(Succeed())
+	})
+
 	It("fails closed with a wrong console key", func() {
 		f := newFixture()
 		other, _ := p2p.GenerateKey()
@@ -290,9 +310,10 @@ var _ = Describe("Over a relay", func() {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		Expect(r.sid).To(Equal(f.params.Session))
-		// After the preamble: message 1 then message 2, 48 bytes each.
+		// After the preamble: message 1 (48 bytes), then message 2 (49: the
+		// capability byte).
 		Expect(r.buf.Bytes()[22:24]).To(Equal([]byte{0x00, 0x30}))
-		Expect(r.buf.Bytes()[72:74]).To(Equal([]byte{0x00, 0x30}))
+		Expect(r.buf.Bytes()[72:74]).To(Equal([]byte{0x00, 0x31}))
 		Expect(r.buf.Len()).To(BeNumerically(">", 2*len(msg)))
 		Expect(bytes.Contains(r.buf.Bytes(), []byte("RFB 003.008"))).To(BeFalse())
 		Expect(bytes.Contains(r.buf.Bytes(), []byte("FRAME-STAMP"))).To(BeFalse())
