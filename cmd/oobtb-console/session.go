@@ -42,7 +42,7 @@ func (f *sessionFlags) register(cmd *cobra.Command) {
 	fl.DurationVar(&f.o.TypeTimeout, "type-timeout", 30*time.Second, "bound on the first frame and on typed text showing")
 	fl.StringVar(&f.statsFmt, "stats", "text", "figures at the end: text (stderr), json (stdout) or none")
 	fl.BoolVar(&f.o.Config.Sequential, "sequential", false, "open redirection and RFB one message per round trip, as stock consoles (default: pipelined, about 5 round trips fewer)")
-	fl.BoolVar(&f.o.Config.Optimistic, "optimistic", false, "on the gateway paths, send the KVM start and RFB opening with the digest response, before the device's verdict (one round trip fewer)")
+	fl.BoolVar(&f.o.Config.Optimistic, "optimistic", true, "on the gateway paths, send the KVM start and RFB opening with the digest response, before the device's verdict (one round trip fewer; the classic path never does; --optimistic=false waits for the verdict)")
 }
 
 func (f *sessionFlags) check() error {
