@@ -99,11 +99,14 @@ type Device struct {
 	pendingGC []string // gateway-connect sessions awaiting their reply
 	// extSeen marks tunnels whose server answered with the capability block
 	// before the tunnel was ready; the policy hears of it after Connected.
-	extSeen  map[*cira.Conn]bool
-	dialGen  uint64 // generation of the newest Connect
-	started  bool
-	ownsHost bool         // Stop closes the host too (Build made it)
-	initial  policy.Event // posted after Start (user-initiated or alert trigger)
+	extSeen map[*cira.Conn]bool
+	dialGen uint64 // generation of the newest Connect
+	dialing bool   // a dial to an MPS is in flight
+	// pendingConnect is the newest Connect that arrived during a dial.
+	pendingConnect *policy.Connect
+	started        bool
+	ownsHost       bool         // Stop closes the host too (Build made it)
+	initial        policy.Event // posted after Start (user-initiated or alert trigger)
 }
 
 // New builds a device; Run starts it.
@@ -446,11 +449,19 @@ func (d *Device) connect(a policy.Connect) {
 		KeepaliveInterval: d.pol.KeepaliveInterval()}
 	d.mu.Lock()
 	d.status.Connects++
-	// Only the newest Connect counts: a dial the policy has since replaced
-	// (a call for help while a periodic connect is in flight) is dropped, so
-	// the device never holds two tunnels and the server never sees them race.
+	// Only the newest Connect counts, and dials never overlap: a Connect
+	// that arrives while a dial is in flight (a call for help during a
+	// periodic connect) waits for it; the superseded tunnel is closed before
+	// the newer dial starts, so the server never sees two tunnels of this
+	// device race and replace each other.
 	d.dialGen++
 	gen := d.dialGen
+	if d.dialing {
+		d.pendingConnect = &a
+		d.mu.Unlock()
+		return
+	}
+	d.dialing = true
 	d.mu.Unlock()
 	d.wg.Add(1)
 	go func() {
@@ -458,13 +469,19 @@ func (d *Device) connect(a policy.Connect) {
 		c, err := d.dialTunnel(a.MPS.Addr(), serverName, d.cfg.RootCAs, dc, false)
 		d.mu.Lock()
 		stale := gen != d.dialGen
+		next := d.pendingConnect
+		d.pendingConnect = nil
+		d.dialing = false
+		if stale && c != nil {
+			delete(d.extSeen, c)
+		}
 		d.mu.Unlock()
 		if stale {
 			if c != nil {
-				d.mu.Lock()
-				delete(d.extSeen, c)
-				d.mu.Unlock()
 				c.Close()
+			}
+			if next != nil {
+				d.connect(*next)
 			}
 			return
 		}
@@ -480,7 +497,8 @@ func (d *Device) connect(a policy.Connect) {
 			d.mu.Lock()
 			_, gwKnown := d.pol.Gateway()
 			d.mu.Unlock()
-			if !a.ViaGateway && gwKnown {
+			var pe *pathError
+			if !a.ViaGateway && gwKnown && errors.As(err, &pe) {
 				d.Post(policy.DirectPathLost{Reason: err.Error()})
 			}
 			return
@@ -531,6 +549,14 @@ func (d *Device) connect(a policy.Connect) {
 	}()
 }
 
+// pathError marks a failure to reach the server at all (no TCP connection),
+// as opposed to a server that answered and refused: only the former means
+// the direct path is lost and a gateway should take over.
+type pathError struct{ err error }
+
+func (e *pathError) Error() string { return e.err.Error() }
+func (e *pathError) Unwrap() error { return e.err }
+
 // dialTunnel opens TCP, TLS and a device-role APF session, and waits until
 // every port is forwarded.
 func (d *Device) dialTunnel(addr, serverName string, roots *x509.CertPool, dc cira.DeviceConfig, oob bool) (*cira.Conn, error) {
@@ -545,7 +571,7 @@ func (d *Device) dialTunnel(addr, serverName string, roots *x509.CertPool, dc ci
 	}()
 	nc, err := d.cfg.Network.Dial(ctx, "tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", addr, err)
+		return nil, &pathError{fmt.Errorf("connect to %s: %w", addr, err)}
 	}
 	tc := tls.Client(nc, d.tlsConfig(serverName, roots))
 	if err := tc.HandshakeContext(ctx); err != nil {
