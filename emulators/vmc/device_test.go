@@ -55,11 +55,17 @@ func startMPS(user, pass string, answer bool) *testMPS {
 	ln, err := tls.Listen("tcp", "127.0.0.1:0", pki.ServerTLSConfig(crt.TLS()))
 	Expect(err).NotTo(HaveOccurred())
 	m := &testMPS{ln: ln, user: user, pass: pass, answer: answer}
+	m.serve()
+	return m
+}
+
+// serve accepts tunnels until the listener closes.
+func (m *testMPS) serve() {
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
 		for {
-			nc, err := ln.Accept()
+			nc, err := m.ln.Accept()
 			if err != nil {
 				return
 			}
@@ -68,13 +74,15 @@ func startMPS(user, pass string, answer bool) *testMPS {
 					return r.Username == m.user && r.Password == m.pass
 				},
 				OnEvent: m.event})
-			Expect(err).NotTo(HaveOccurred())
+			if err != nil {
+				nc.Close()
+				continue
+			}
 			m.mu.Lock()
 			m.conns = append(m.conns, c)
 			m.mu.Unlock()
 		}
 	}()
-	return m
 }
 
 func (m *testMPS) event(c *cira.Conn, ev cira.Event) {
@@ -394,27 +402,6 @@ func restartMPSOn(port uint16) *testMPS {
 		return err
 	}, "5s").Should(Succeed())
 	m := &testMPS{ln: ln, user: "admin", pass: "P@ssw0rd"}
-	m.wg.Add(1)
-	go func() {
-		defer m.wg.Done()
-		for {
-			nc, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c, err := cira.New(nc, cira.RoleServer, cira.Config{Server: &cira.ServerConfig{},
-				Verify: func(_ context.Context, r cira.EventAuthRequest) bool {
-					return r.Username == m.user && r.Password == m.pass
-				},
-				OnEvent: m.event})
-			if err != nil {
-				nc.Close()
-				continue
-			}
-			m.mu.Lock()
-			m.conns = append(m.conns, c)
-			m.mu.Unlock()
-		}
-	}()
+	m.serve()
 	return m
 }
