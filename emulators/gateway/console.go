@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"strconv"
-	"sync/atomic"
 
 	"github.com/oobtb/oobtb/emulators/cira"
 	"github.com/oobtb/oobtb/emulators/gateway/control"
@@ -29,28 +28,7 @@ func StreamPort(target string) (uint32, bool) {
 }
 
 func (g *Gateway) serveWAN(ctx context.Context, ln net.Listener) {
-	var active atomic.Int64
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			if ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
-				g.log.Warn("console listener accept failed; stopping", "err", err)
-			}
-			return
-		}
-		if n := active.Add(1); n > int64(g.cfg.MaxConsoleConns) {
-			active.Add(-1)
-			g.log.Warn("console listener at its connection limit; closing a new connection", "limit", g.cfg.MaxConsoleConns, "remote", nc.RemoteAddr())
-			nc.Close()
-			continue
-		}
-		g.wg.Add(1)
-		go func() {
-			defer g.wg.Done()
-			defer active.Add(-1)
-			g.consoleConn(ctx, nc)
-		}()
-	}
+	g.acceptLoop(ctx, ln, "console listener", g.cfg.MaxConsoleConns, g.consoleConn)
 }
 
 func (g *Gateway) consoleConn(ctx context.Context, nc net.Conn) {

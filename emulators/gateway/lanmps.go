@@ -3,12 +3,10 @@ package gateway
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"net"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/oobtb/oobtb/emulators/cira"
@@ -27,28 +25,7 @@ type lanLogin struct {
 }
 
 func (g *Gateway) serveLAN(ctx context.Context, ln net.Listener) {
-	var active atomic.Int64
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			if ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
-				g.log.Warn("local MPS accept failed; stopping", "err", err)
-			}
-			return
-		}
-		if n := active.Add(1); n > int64(g.cfg.MaxLANConns) {
-			active.Add(-1)
-			g.log.Warn("local MPS at its connection limit; closing a new connection", "limit", g.cfg.MaxLANConns, "remote", nc.RemoteAddr())
-			nc.Close()
-			continue
-		}
-		g.wg.Add(1)
-		go func() {
-			defer g.wg.Done()
-			defer active.Add(-1)
-			g.lanConn(ctx, nc)
-		}()
-	}
+	g.acceptLoop(ctx, ln, "local MPS", g.cfg.MaxLANConns, g.lanConn)
 }
 
 func (g *Gateway) lanConn(ctx context.Context, nc net.Conn) {
