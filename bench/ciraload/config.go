@@ -72,6 +72,11 @@ type Config struct {
 	// measured ramp reconnects with the TLS session that device cached —
 	// each device its own one-entry cache, nothing shared between devices.
 	Resume bool
+	// TCPKeepAlive is the TCP keep-alive period of the devices' sockets;
+	// 0 sends none. The APF keep-alive is CIRA's liveness check, and a
+	// kernel probe on every idle tunnel is work the server's kernel must
+	// answer — measure with it (15s is Go's default) to see what it costs.
+	TCPKeepAlive time.Duration
 	// ServerGOGC records the GOGC a spawned server ran with (0: Go's
 	// default), so a result never hides a collector setting.
 	ServerGOGC int
@@ -191,6 +196,9 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if o.Hold < 0 {
 		return o, fmt.Errorf("ciraload: hold %v: expected ≥ 0", o.Hold)
+	}
+	if o.TCPKeepAlive < 0 || (o.TCPKeepAlive > 0 && o.TCPKeepAlive < time.Second) {
+		return o, fmt.Errorf("ciraload: tcp keep-alive %v: expected 0 (none) or at least 1s", o.TCPKeepAlive)
 	}
 	if o.ConnectTimeout <= 0 {
 		o.ConnectTimeout = DefaultConnectTimeout

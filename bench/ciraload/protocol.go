@@ -34,6 +34,7 @@ type workerConfig struct {
 	ConnectTimeout time.Duration  `json:"connect_timeout"`
 	Ports          []uint32       `json:"ports,omitempty"`
 	Resume         bool           `json:"resume,omitempty"`
+	TCPKeepAlive   time.Duration  `json:"tcp_keepalive,omitempty"`
 	Devices        []workerDevice `json:"devices"`
 }
 

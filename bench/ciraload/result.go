@@ -17,6 +17,8 @@ type Result struct {
 	Sources int     `json:"source_addresses"`
 	TLS     string  `json:"tls"` // the devices' TLS profile
 	Resume  bool    `json:"resume,omitempty"`
+	// TCPKeepAlive is the devices' TCP keep-alive period ("0s": none).
+	TCPKeepAlive string `json:"tcp_keepalive"`
 	// ServerGOGC is the spawned server's GOGC when set (--server-gogc).
 	ServerGOGC int `json:"server_gogc,omitempty"`
 

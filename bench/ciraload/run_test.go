@@ -183,6 +183,15 @@ var _ = Describe("Run", func() {
 		Expect(err).To(MatchError(ContainSubstring("no tunnel came up")))
 		Expect(res.Failures).To(Equal(map[string]int{ciraload.ReasonTLS: 4}))
 		Expect(res.FailureSamples[ciraload.ReasonTLS]).To(ContainSubstring("certificate"))
+
+		// The right CA but a name the certificate does not carry: every
+		// device still checks it, even after other chains were accepted.
+		cfg = configFor(srv, 4, 1)
+		cfg.ServerName = "not-the-server.example"
+		res, err = ciraload.Run(context.Background(), cfg)
+		Expect(err).To(MatchError(ContainSubstring("no tunnel came up")))
+		Expect(res.Failures).To(Equal(map[string]int{ciraload.ReasonTLS: 4}))
+		Expect(res.FailureSamples[ciraload.ReasonTLS]).To(ContainSubstring("not-the-server.example"))
 	})
 
 	It("at the server's cap: counts refusals, keeps the established tunnels and the API", func() {

@@ -162,6 +162,7 @@ docs/bench-cira.md has the full-scale recipe.`,
 	f.StringVar(&caFile, "ca", "", "PEM CA certificate the server's certificate chains to")
 	f.BoolVar(&cfg.Insecure, "insecure", false, "do not verify the server certificate")
 	f.StringVar(&cfg.TLS, "tls", ciraload.TLSAMT, "what the devices offer: amt (TLS 1.2, X25519/P-256, AMT's suites) or go (Go's defaults: TLS 1.3, ML-KEM hybrid share)")
+	f.DurationVar(&cfg.TCPKeepAlive, "tcp-keepalive", 0, "TCP keep-alive period of the devices' sockets (0: none; the APF keep-alive is CIRA's liveness check; 15s is Go's default)")
 	f.BoolVar(&cfg.Resume, "resume", false, "measure reconnects: each device first comes up once (not measured), then reconnects resuming its own cached TLS session")
 	f.StringVar(&cfg.ServerName, "server-name", "", "name checked in the server certificate (default: the target's host)")
 	f.IntVar(&cfg.Count, "count", 0, "tunnels to open")

@@ -8,6 +8,7 @@ package netx
 import (
 	"context"
 	"net"
+	"time"
 )
 
 // Network dials and listens on one network stack.
@@ -20,17 +21,22 @@ type Network interface {
 // Host is the network stack of the calling process's current namespace.
 // LocalAddr, when set, binds outgoing connections to that source address
 // (load generators use distinct 127.x addresses to spread ephemeral ports).
+// KeepAlive is the TCP keep-alive period of the connections it dials and
+// accepts, as net.Dialer.KeepAlive: 0 is Go's default (15 s), negative
+// turns TCP keep-alive off — for protocols with their own keep-alive, where
+// the kernel's probes on every idle socket are only extra work.
 type Host struct {
 	LocalAddr net.Addr
+	KeepAlive time.Duration
 }
 
 func (h Host) Dial(ctx context.Context, network, address string) (net.Conn, error) {
-	d := net.Dialer{LocalAddr: h.LocalAddr}
+	d := net.Dialer{LocalAddr: h.LocalAddr, KeepAlive: h.KeepAlive}
 	return d.DialContext(ctx, network, address)
 }
 
-func (Host) Listen(ctx context.Context, network, address string) (net.Listener, error) {
-	var lc net.ListenConfig
+func (h Host) Listen(ctx context.Context, network, address string) (net.Listener, error) {
+	lc := net.ListenConfig{KeepAlive: h.KeepAlive}
 	return lc.Listen(ctx, network, address)
 }
 

@@ -52,6 +52,9 @@ func (s *Server) acceptLoop() {
 			_ = nc.Close()
 			continue
 		}
+		if tc, ok := nc.(*net.TCPConn); ok && !s.ciraNoTCPKeepAlive {
+			_ = tc.SetKeepAlive(false)
+		}
 		s.met.accepted.Inc()
 		s.met.sockets.Inc()
 		s.wg.Add(1)
