@@ -46,6 +46,9 @@ func command() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringVar(&dataDir, "data", defaultDataDir(), "data directory: registry, CA and server certificate, tokens")
+	root.PersistentFlags().StringVar((*string)(&passwordScheme), "password-hash", string(registry.SchemeHMAC),
+		"how newly enrolled CIRA passwords are stored: hmac-sha256 (keyed by the registry key; for generated passwords) or pbkdf2-sha256 (for human-chosen ones)")
+	root.PersistentFlags().IntVar(&passwordIterations, "password-iterations", registry.DefaultPasswordIterations, "PBKDF2 cost with --password-hash pbkdf2-sha256")
 	serve := serveCommand(&dataDir)
 	root.AddCommand(serve, deviceCommand(&dataDir), gatewayCommand(&dataDir))
 	// serve is the default: flags given without a subcommand go to it.
@@ -78,6 +81,7 @@ func serveCommand(dataDir *string) *cobra.Command {
 			}
 			cfg.Logger = slog.New(h)
 			cfg.DataDir = *dataDir
+			cfg.PasswordScheme, cfg.PasswordIterations = passwordScheme, passwordIterations
 			cfg.Announce = os.Stdout
 			if (cfg.CertFile == "") != (cfg.KeyFile == "") {
 				return errors.New("--cert and --key go together")
@@ -212,9 +216,17 @@ func dash(s string) string {
 	return s
 }
 
+// The password storage flags apply to every command that enrols or changes
+// a device (serve through the API, device add).
+var (
+	passwordScheme     registry.PasswordScheme
+	passwordIterations int
+)
+
 func openStore(dir string) (*registry.SQLite, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	return registry.Open(context.Background(), registry.Options{Dir: dir})
+	return registry.Open(context.Background(), registry.Options{Dir: dir, PasswordScheme: passwordScheme,
+		PasswordIterations: passwordIterations})
 }

@@ -99,8 +99,10 @@ type Config struct {
 
 	// Store replaces the SQLite registry in DataDir (the server closes it).
 	Store registry.Store
-	// PasswordIterations is the PBKDF2 cost for the SQLite registry (its
-	// default when 0; tests lower it).
+	// PasswordScheme and PasswordIterations set how the SQLite registry
+	// stores newly enrolled CIRA passwords (registry.SchemeHMAC when empty;
+	// the iterations apply to registry.SchemePBKDF2).
+	PasswordScheme     registry.PasswordScheme
 	PasswordIterations int
 	// Announce receives the admin token line on first start (nil: the caller
 	// reads AdminToken).
@@ -134,8 +136,11 @@ type Server struct {
 	pm     *pairingModule
 
 	ciraLn net.Listener
-	apiLn  net.Listener
-	http   *http.Server
+	// ciraNoTCPKeepAlive: the listener already accepts without TCP
+	// keep-alive; otherwise acceptLoop turns it off per socket.
+	ciraNoTCPKeepAlive bool
+	apiLn              net.Listener
+	http               *http.Server
 
 	conns    atomic.Int64 // open CIRA sockets (TLS handshake included)
 	maxConns int
@@ -231,7 +236,8 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Store != nil {
 		s.store = cfg.Store
 	} else {
-		st, err := registry.Open(context.Background(), registry.Options{Dir: cfg.DataDir, PasswordIterations: cfg.PasswordIterations})
+		st, err := registry.Open(context.Background(), registry.Options{Dir: cfg.DataDir,
+			PasswordScheme: cfg.PasswordScheme, PasswordIterations: cfg.PasswordIterations})
 		if err != nil {
 			return nil, fmt.Errorf("server: registry: %w", err)
 		}
@@ -245,8 +251,18 @@ func New(cfg Config) (*Server, error) {
 	s.buildMux()
 
 	ctx := context.Background()
+	// APF keep-alives are CIRA's liveness check and the idle timeout closes
+	// a silent tunnel, so the kernel's TCP keep-alive probes would only add
+	// two packets per idle tunnel and interval: 19,000 tunnels' worth of
+	// timer work that shows up as server CPU.
 	if cfg.CIRAListener != nil {
 		s.ciraLn = cfg.CIRAListener
+	} else if h, isHost := cfg.Network.(netx.Host); isHost {
+		h.KeepAlive = -1
+		if s.ciraLn, err = h.Listen(ctx, "tcp", cfg.CIRAListen); err != nil {
+			return nil, fmt.Errorf("server: CIRA listener on %s: %w", cfg.CIRAListen, err)
+		}
+		s.ciraNoTCPKeepAlive = true
 	} else if s.ciraLn, err = cfg.Network.Listen(ctx, "tcp", cfg.CIRAListen); err != nil {
 		return nil, fmt.Errorf("server: CIRA listener on %s: %w", cfg.CIRAListen, err)
 	}

@@ -188,16 +188,20 @@ func (t *Tunnel) ended() {
 	}
 	s.log.Info("device disconnected", "uuid", uuid, "peer", t.remote)
 	now := s.clk.Now()
-	s.writer.enqueue(func(ctx context.Context) {
-		// A replacement may have registered meanwhile; its "connected" is
-		// queued after this, but skip the needless write.
-		if _, again := s.Tunnel(uuid); again {
-			return
-		}
-		_, err := s.store.UpdateConnection(ctx, uuid, registry.ConnectionUpdate{Now: now, State: registry.StateDisconnected})
-		if err != nil && !errors.Is(err, registry.ErrNotFound) && !errors.Is(err, registry.ErrClosed) {
-			s.log.Warn("recording disconnect failed", "uuid", uuid, "err", err)
-		}
+	s.writer.enqueue(regOp{
+		build: func() (registry.Write, bool) {
+			// A replacement may have registered meanwhile; its "connected"
+			// is queued after this, but skip the needless write.
+			if _, again := s.Tunnel(uuid); again {
+				return registry.Write{}, false
+			}
+			return registry.Write{UUID: uuid, Connection: &registry.ConnectionUpdate{Now: now, State: registry.StateDisconnected}}, true
+		},
+		onErr: func(err error) {
+			if !errors.Is(err, registry.ErrNotFound) && !errors.Is(err, registry.ErrClosed) {
+				s.log.Warn("recording disconnect failed", "uuid", uuid, "err", err)
+			}
+		},
 	})
 }
 
@@ -300,9 +304,9 @@ func (t *Tunnel) peerVersion(c *cira.Conn, pv apf.ProtocolVersion) {
 	t.mu.Unlock()
 	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
 	defer cancel()
-	if _, err := s.store.GetDevice(ctx, uuid); err != nil {
+	if known, err := s.store.DeviceExists(ctx, uuid); !known {
 		reason := "unknown device"
-		if !errors.Is(err, registry.ErrNotFound) {
+		if err != nil {
 			reason = "registry error"
 		}
 		s.met.refused.WithLabelValues("unknown_device").Inc()

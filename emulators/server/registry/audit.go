@@ -72,26 +72,13 @@ func sanitizeDetails(d json.RawMessage) (string, error) {
 // or removed afterwards (the table's triggers refuse UPDATE and DELETE).
 // Values under secret-looking keys in Details are replaced by Redacted.
 func (s *SQLite) AppendAudit(ctx context.Context, r AuditRecord) (int64, error) {
-	if r.Time.IsZero() {
-		return 0, fmt.Errorf("%w: audit record needs a time", ErrInvalid)
-	}
-	if r.Action == "" {
-		return 0, fmt.Errorf("%w: audit record needs an action", ErrInvalid)
-	}
-	for _, f := range []struct{ n, v string }{{"actor", r.Actor}, {"action", r.Action}, {"subject", r.Subject},
-		{"outcome", r.Outcome}, {"reason", r.Reason}} {
-		if err := checkText("audit "+f.n, f.v, maxShortText); err != nil {
-			return 0, err
-		}
-	}
-	details, err := sanitizeDetails(r.Details)
+	args, err := auditArgs(r)
 	if err != nil {
 		return 0, err
 	}
 	var id int64
 	err = s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO audit_log (time, actor, action, subject, outcome, reason, details)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`, tn(r.Time), r.Actor, r.Action, r.Subject, r.Outcome, r.Reason, details)
+		res, err := s.txExec(ctx, tx, auditInsert, args...)
 		if err != nil {
 			return err
 		}
@@ -99,6 +86,30 @@ func (s *SQLite) AppendAudit(ctx context.Context, r AuditRecord) (int64, error) 
 		return err
 	})
 	return id, s.wrap(err)
+}
+
+const auditInsert = `INSERT INTO audit_log (time, actor, action, subject, outcome, reason, details)
+	VALUES (?, ?, ?, ?, ?, ?, ?)`
+
+// auditArgs validates r and returns auditInsert's arguments.
+func auditArgs(r AuditRecord) ([]any, error) {
+	if r.Time.IsZero() {
+		return nil, fmt.Errorf("%w: audit record needs a time", ErrInvalid)
+	}
+	if r.Action == "" {
+		return nil, fmt.Errorf("%w: audit record needs an action", ErrInvalid)
+	}
+	for _, f := range []struct{ n, v string }{{"actor", r.Actor}, {"action", r.Action}, {"subject", r.Subject},
+		{"outcome", r.Outcome}, {"reason", r.Reason}} {
+		if err := checkText("audit "+f.n, f.v, maxShortText); err != nil {
+			return nil, err
+		}
+	}
+	details, err := sanitizeDetails(r.Details)
+	if err != nil {
+		return nil, err
+	}
+	return []any{tn(r.Time), r.Actor, r.Action, r.Subject, r.Outcome, r.Reason, details}, nil
 }
 
 // QueryAudit returns matching records in append order; page with AfterID.

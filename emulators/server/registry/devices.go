@@ -90,8 +90,8 @@ func (s *SQLite) EnrolDevice(ctx context.Context, e DeviceEnrolment, now time.Ti
 			return Device{}, err
 		}
 	}
-	// Hash and seal before taking the write lock: PBKDF2 is the slow part.
-	hash, err := hashPassword(s.rand, e.CIRAPassword, s.iterations)
+	// Hash and seal before taking the write lock (PBKDF2, when chosen, is slow).
+	hash, err := s.pw.hash(e.CIRAPassword)
 	if err != nil {
 		return Device{}, fmt.Errorf("registry: %w", err)
 	}
@@ -125,11 +125,30 @@ func (s *SQLite) GetDevice(ctx context.Context, uuid string) (Device, error) {
 	if err != nil {
 		return Device{}, err
 	}
-	d, err := scanDevice(r.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM devices WHERE uuid = ?`, id))
+	d, err := scanDevice(s.queryRow(ctx, r, `SELECT `+deviceCols+` FROM devices WHERE uuid = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Device{}, fmt.Errorf("%w: device %s", ErrNotFound, id)
 	}
 	return d, s.wrap(err)
+}
+
+// DeviceExists says whether a device is enrolled: the check a CIRA
+// connection's PROTOCOL_VERSION needs, without reading the whole record.
+func (s *SQLite) DeviceExists(ctx context.Context, uuid string) (bool, error) {
+	id, err := CanonicalUUID(uuid)
+	if err != nil {
+		return false, err
+	}
+	r, err := s.reader()
+	if err != nil {
+		return false, err
+	}
+	var one int
+	err = s.queryRow(ctx, r, `SELECT 1 FROM devices WHERE uuid = ?`, id).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, s.wrap(err)
 }
 
 // ListDevices returns up to p.Limit devices ordered by UUID after the
@@ -183,9 +202,9 @@ func (s *SQLite) VerifyCIRA(ctx context.Context, uuid, user, password string) er
 		return err
 	}
 	var storedUser, stored string
-	err = r.QueryRowContext(ctx, `SELECT cira_user, cira_pass_hash FROM devices WHERE uuid = ?`, id).Scan(&storedUser, &stored)
+	err = s.queryRow(ctx, r, `SELECT cira_user, cira_pass_hash FROM devices WHERE uuid = ?`, id).Scan(&storedUser, &stored)
 	if errors.Is(err, sql.ErrNoRows) {
-		_, _ = verifyPassword(dummyHash(s.iterations), password)
+		_, _ = s.pw.verify(s.pw.dummy(), password)
 		return fmt.Errorf("%w: device %s", ErrUnknownDevice, id)
 	}
 	if err != nil {
@@ -195,7 +214,7 @@ func (s *SQLite) VerifyCIRA(ctx context.Context, uuid, user, password string) er
 	if userOK && s.cache.check(id, stored, user, password) {
 		return nil
 	}
-	ok, err := verifyPassword(stored, password)
+	ok, err := s.pw.verify(stored, password)
 	if err != nil {
 		return fmt.Errorf("registry: device %s: %w", id, err)
 	}
@@ -250,7 +269,7 @@ func (s *SQLite) UpdateCredentials(ctx context.Context, uuid string, c Credentia
 		if *c.CIRAPassword == "" || len(*c.CIRAPassword) > MaxPasswordLen {
 			return fmt.Errorf("%w: CIRA password", ErrInvalid)
 		}
-		h, err := hashPassword(s.rand, *c.CIRAPassword, s.iterations)
+		h, err := s.pw.hash(*c.CIRAPassword)
 		if err != nil {
 			return fmt.Errorf("registry: %w", err)
 		}
@@ -292,15 +311,36 @@ func (s *SQLite) UpdateCredentials(ctx context.Context, uuid string, c Credentia
 
 // UpdateConnection records a connection event and returns the new record.
 func (s *SQLite) UpdateConnection(ctx context.Context, uuid string, u ConnectionUpdate) (Device, error) {
-	id, err := CanonicalUUID(uuid)
+	id, q, args, err := connectionSQL(uuid, u)
 	if err != nil {
 		return Device{}, err
 	}
+	var d Device
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		// RETURNING gives the updated row in the same statement, inside the
+		// same transaction: no read-after-write gap.
+		var err error
+		d, err = scanDevice(s.txQueryRow(ctx, tx, q+` RETURNING `+deviceCols, args...))
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("%w: device %s", ErrNotFound, id)
+		}
+		return err
+	})
+	return d, s.wrap(err)
+}
+
+// connectionSQL validates u and builds its UPDATE statement (without
+// RETURNING) and arguments; id is the canonical UUID.
+func connectionSQL(uuid string, u ConnectionUpdate) (id, query string, args []any, err error) {
+	id, err = CanonicalUUID(uuid)
+	if err != nil {
+		return "", "", nil, err
+	}
 	if u.Now.IsZero() {
-		return Device{}, fmt.Errorf("%w: ConnectionUpdate.Now is required", ErrInvalid)
+		return "", "", nil, fmt.Errorf("%w: ConnectionUpdate.Now is required", ErrInvalid)
 	}
 	sets := []string{"last_seen = ?", "updated_at = ?"}
-	args := []any{tn(u.Now), tn(u.Now)}
+	args = []any{tn(u.Now), tn(u.Now)}
 	switch u.State {
 	case "":
 	case StateConnected:
@@ -308,21 +348,21 @@ func (s *SQLite) UpdateConnection(ctx context.Context, uuid string, u Connection
 	case StateDisconnected, StateEnrolled:
 		sets, args = append(sets, "state = ?"), append(args, string(u.State))
 	default:
-		return Device{}, fmt.Errorf("%w: device state %q", ErrInvalid, truncate(string(u.State), 32))
+		return "", "", nil, fmt.Errorf("%w: device state %q", ErrInvalid, truncate(string(u.State), 32))
 	}
 	if u.Trigger != nil {
 		if err := checkText("trigger", *u.Trigger, maxShortText); err != nil {
-			return Device{}, err
+			return "", "", nil, err
 		}
 		sets, args = append(sets, "last_trigger = ?", "last_trigger_at = ?"), append(args, *u.Trigger, tn(u.Now))
 	}
 	if u.BoundPorts != nil {
 		if len(*u.BoundPorts) > MaxBoundPorts {
-			return Device{}, fmt.Errorf("%w: more than %d bound ports", ErrInvalid, MaxBoundPorts)
+			return "", "", nil, fmt.Errorf("%w: more than %d bound ports", ErrInvalid, MaxBoundPorts)
 		}
 		for _, p := range *u.BoundPorts {
 			if err := checkText("bound address", p.Address, maxShortText); err != nil {
-				return Device{}, err
+				return "", "", nil, err
 			}
 		}
 		ports := *u.BoundPorts
@@ -334,10 +374,10 @@ func (s *SQLite) UpdateConnection(ctx context.Context, uuid string, u Connection
 	}
 	if u.Failover != nil {
 		if len(u.Failover.Raw) > MaxFailoverBytes {
-			return Device{}, fmt.Errorf("%w: failover field longer than %d bytes", ErrInvalid, MaxFailoverBytes)
+			return "", "", nil, fmt.Errorf("%w: failover field longer than %d bytes", ErrInvalid, MaxFailoverBytes)
 		}
 		if err := checkText("failover summary", u.Failover.Summary, maxShortText); err != nil {
-			return Device{}, err
+			return "", "", nil, err
 		}
 		var raw any
 		if u.Failover.Raw != nil {
@@ -347,11 +387,11 @@ func (s *SQLite) UpdateConnection(ctx context.Context, uuid string, u Connection
 	}
 	if u.GatewayIDs != nil {
 		if len(*u.GatewayIDs) > MaxGatewayIDs {
-			return Device{}, fmt.Errorf("%w: more than %d gateway identifiers", ErrInvalid, MaxGatewayIDs)
+			return "", "", nil, fmt.Errorf("%w: more than %d gateway identifiers", ErrInvalid, MaxGatewayIDs)
 		}
 		ids, err := normalizeIdentifiers(*u.GatewayIDs)
 		if err != nil {
-			return Device{}, err
+			return "", "", nil, err
 		}
 		b, _ := json.Marshal(ids)
 		sets, args = append(sets, "gateway_ids = ?"), append(args, string(b))
@@ -360,36 +400,24 @@ func (s *SQLite) UpdateConnection(ctx context.Context, uuid string, u Connection
 		switch *u.Path {
 		case PathNone, PathDirect, PathGateway:
 		default:
-			return Device{}, fmt.Errorf("%w: connection path %q", ErrInvalid, truncate(string(*u.Path), 32))
+			return "", "", nil, fmt.Errorf("%w: connection path %q", ErrInvalid, truncate(string(*u.Path), 32))
 		}
 		sets, args = append(sets, "conn_path = ?"), append(args, string(*u.Path))
 	}
 	if u.ViaGateway != nil {
 		if err := checkText("via gateway", *u.ViaGateway, maxShortText); err != nil {
-			return Device{}, err
+			return "", "", nil, err
 		}
 		sets, args = append(sets, "via_gateway = ?"), append(args, *u.ViaGateway)
 	}
 	if u.RemoteAddr != nil {
 		if err := checkText("remote address", *u.RemoteAddr, maxShortText); err != nil {
-			return Device{}, err
+			return "", "", nil, err
 		}
 		sets, args = append(sets, "remote_addr = ?"), append(args, *u.RemoteAddr)
 	}
 	args = append(args, id)
-	var d Device
-	err = s.write(ctx, func(tx *sql.Tx) error {
-		// RETURNING gives the updated row in the same statement, inside the
-		// same transaction: no read-after-write gap.
-		row := tx.QueryRowContext(ctx, `UPDATE devices SET `+strings.Join(sets, ", ")+` WHERE uuid = ? RETURNING `+deviceCols, args...)
-		var err error
-		d, err = scanDevice(row)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("%w: device %s", ErrNotFound, id)
-		}
-		return err
-	})
-	return d, s.wrap(err)
+	return id, `UPDATE devices SET ` + strings.Join(sets, ", ") + ` WHERE uuid = ?`, args, nil
 }
 
 // DeleteDevice removes a device (its audit records stay).
@@ -421,9 +449,4 @@ func constEq(a, b string) bool {
 		v |= ha[i] ^ hb[i]
 	}
 	return v == 0
-}
-
-// dummyHash is a well-formed hash to burn time on for unknown devices.
-func dummyHash(iter int) string {
-	return fmt.Sprintf("%s$%d$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", hashScheme, iter)
 }

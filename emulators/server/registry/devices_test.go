@@ -147,6 +147,52 @@ var _ = Describe("devices", func() {
 			Expect(err.Error()).NotTo(ContainSubstring("cira-pass"))
 		})
 
+		It("stores passwords in the chosen scheme and verifies records of either", func() {
+			dir := GinkgoT().TempDir()
+			hashOf := func(i int) string {
+				db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, registry.DBFile)+"?mode=ro")
+				Expect(err).NotTo(HaveOccurred())
+				defer db.Close()
+				var h string
+				Expect(db.QueryRow(`SELECT cira_pass_hash FROM devices WHERE uuid = ?`, devUUID(i)).Scan(&h)).To(Succeed())
+				return h
+			}
+			p, err := registry.Open(ctx, registry.Options{Dir: dir, PasswordScheme: registry.SchemePBKDF2, PasswordIterations: 2000, NoVerifierCache: true})
+			Expect(err).NotTo(HaveOccurred())
+			enrol(p, 1)
+			Expect(p.Close()).To(Succeed())
+			Expect(hashOf(1)).To(MatchRegexp(`^pbkdf2-sha256\$2000\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}$`))
+
+			h := open(dir, registry.Options{NoVerifierCache: true}) // the default scheme
+			enrol(h, 2)
+			Expect(hashOf(2)).To(MatchRegexp(`^hmac-sha256\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}$`))
+			for _, i := range []int{1, 2} {
+				Expect(h.VerifyCIRA(ctx, devUUID(i), fmt.Sprintf("user%d", i), fmt.Sprintf("cira-pass-%d", i))).To(Succeed())
+				Expect(h.VerifyCIRA(ctx, devUUID(i), fmt.Sprintf("user%d", i), "cira-pass-x")).To(MatchError(registry.ErrBadCredentials))
+			}
+
+			// The HMAC record is keyed: the database copied without its key
+			// file (a stolen backup) no longer verifies it; the unkeyed
+			// PBKDF2 record still does.
+			Expect(h.Close()).To(Succeed())
+			stolen := GinkgoT().TempDir()
+			for _, f := range []string{registry.DBFile, registry.DBFile + "-wal"} {
+				b, err := os.ReadFile(filepath.Join(dir, f))
+				if errors.Is(err, os.ErrNotExist) {
+					continue
+				}
+				Expect(err).NotTo(HaveOccurred())
+				Expect(os.WriteFile(filepath.Join(stolen, f), b, 0o600)).To(Succeed())
+			}
+			thief := open(stolen, registry.Options{NoVerifierCache: true})
+			Expect(thief.VerifyCIRA(ctx, devUUID(2), "user2", "cira-pass-2")).To(MatchError(registry.ErrBadCredentials))
+			Expect(thief.VerifyCIRA(ctx, devUUID(1), "user1", "cira-pass-1")).To(Succeed())
+
+			_, err = registry.Open(ctx, registry.Options{Dir: GinkgoT().TempDir(), PasswordScheme: "md5"})
+			Expect(err).To(MatchError(registry.ErrInvalid))
+			Expect(err.Error()).To(ContainSubstring(`"md5"`))
+		})
+
 		It("changing credentials invalidates the old ones", func() {
 			enrol(s, 1)
 			Expect(s.VerifyCIRA(ctx, devUUID(1), "user1", "cira-pass-1")).To(Succeed())

@@ -20,60 +20,130 @@ import (
 	"sync"
 )
 
-// Password hashing: PBKDF2-HMAC-SHA256 with a 16-byte per-record salt,
-// stored as "pbkdf2-sha256$<iterations>$<salt b64>$<hash b64>" so the cost
-// can be raised later without invalidating existing records.
+// PasswordScheme is how a CIRA password is stored. The scheme and its
+// parameters are stored with each record, so records of either scheme keep
+// verifying whichever scheme new records use.
+type PasswordScheme string
+
 const (
-	hashScheme = "pbkdf2-sha256"
-	saltLen    = 16
-	hashLen    = 32
-	// DefaultPasswordIterations balances brute-force cost against the
-	// connection-storm target of issue 4 (≥1,500 CIRA logins/s on two
-	// cores, e.g. 19,000 devices reconnecting after a server restart, every
-	// one a first login that misses the verifier cache). CIRA passwords are
-	// machine-generated random secrets (DMT MPS and MeshCentral both
-	// generate them), for which the iteration count adds little; operators
-	// who enrol human-chosen passwords should raise Options.
-	// PasswordIterations (the cost is stored per record, so existing
-	// records keep verifying).
-	DefaultPasswordIterations = 1000
+	// SchemeHMAC (the default) stores HMAC-SHA256 of a 16-byte salt and the
+	// password under a key derived from the registry key (a "pepper"):
+	// "hmac-sha256$<salt b64>$<mac b64>". CIRA passwords are machine-
+	// generated secrets (DMT MPS and MeshCentral generate them), so what
+	// protects them at rest is that the database alone cannot be tested
+	// against guesses at all; whoever also holds the key file holds every
+	// sealed AMT admin password too, which is worth more than the CIRA
+	// ones. Verifying costs two SHA-256 blocks, so a reconnect storm of
+	// first logins (19,000 devices after a server restart) does not queue
+	// behind a slow hash.
+	SchemeHMAC PasswordScheme = "hmac-sha256"
+	// SchemePBKDF2 stores PBKDF2-HMAC-SHA256 with a 16-byte salt:
+	// "pbkdf2-sha256$<iterations>$<salt b64>$<hash b64>". For operators
+	// who enrol human-chosen passwords; each first login then costs the
+	// iterations.
+	SchemePBKDF2 PasswordScheme = "pbkdf2-sha256"
+)
+
+const (
+	saltLen = 16
+	hashLen = 32
+	// DefaultPasswordIterations is the PBKDF2 cost when SchemePBKDF2 is
+	// chosen without a cost.
+	DefaultPasswordIterations = 10_000
 	// maxIterations bounds the cost a tampered record could impose.
 	maxIterations = 10_000_000
 )
 
-func hashPassword(r io.Reader, password string, iterations int) (string, error) {
-	salt := make([]byte, saltLen)
-	if _, err := io.ReadFull(r, salt); err != nil {
-		return "", err
-	}
-	dk, err := pbkdf2.Key(sha256.New, password, salt, iterations, hashLen)
-	if err != nil {
-		return "", err
-	}
-	return fmt.Sprintf("%s$%d$%s$%s", hashScheme, iterations,
-		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(dk)), nil
+// passwords hashes and verifies CIRA passwords.
+type passwords struct {
+	scheme     PasswordScheme
+	iterations int
+	key        []byte // SchemeHMAC's pepper, derived from the registry key
+	rand       io.Reader
 }
 
-// verifyPassword recomputes the hash and compares in constant time.
-func verifyPassword(stored, password string) (bool, error) {
-	parts := strings.Split(stored, "$")
-	if len(parts) != 4 || parts[0] != hashScheme {
-		return false, errors.New("registry: unknown password hash format")
+func newPasswords(scheme PasswordScheme, iterations int, registryKey []byte, r io.Reader) (*passwords, error) {
+	switch scheme {
+	case "":
+		scheme = SchemeHMAC
+	case SchemeHMAC, SchemePBKDF2:
+	default:
+		return nil, fmt.Errorf("%w: password scheme %q (expected %q or %q)", ErrInvalid, truncate(string(scheme), 32), SchemeHMAC, SchemePBKDF2)
 	}
-	iter, err := strconv.Atoi(parts[1])
-	if err != nil || iter < 1 || iter > maxIterations {
-		return false, errors.New("registry: bad password hash cost")
+	if iterations <= 0 {
+		iterations = DefaultPasswordIterations
 	}
-	salt, err1 := base64.RawStdEncoding.DecodeString(parts[2])
-	want, err2 := base64.RawStdEncoding.DecodeString(parts[3])
-	if err1 != nil || err2 != nil || len(want) == 0 || len(want) > 64 {
-		return false, errors.New("registry: bad password hash encoding")
+	if iterations > maxIterations {
+		return nil, fmt.Errorf("%w: PasswordIterations above %d", ErrInvalid, maxIterations)
 	}
-	got, err := pbkdf2.Key(sha256.New, password, salt, iter, len(want))
+	// A key of its own: the registry key also seals secrets (AES-GCM).
+	m := hmac.New(sha256.New, registryKey)
+	m.Write([]byte("oobtb-registry\x00cira-password-pepper\x00v1"))
+	return &passwords{scheme: scheme, iterations: iterations, key: m.Sum(nil), rand: r}, nil
+}
+
+func (p *passwords) hash(password string) (string, error) {
+	salt := make([]byte, saltLen)
+	if _, err := io.ReadFull(p.rand, salt); err != nil {
+		return "", err
+	}
+	b64 := base64.RawStdEncoding.EncodeToString
+	if p.scheme == SchemeHMAC {
+		return fmt.Sprintf("%s$%s$%s", SchemeHMAC, b64(salt), b64(p.mac(salt, password))), nil
+	}
+	dk, err := pbkdf2.Key(sha256.New, password, salt, p.iterations, hashLen)
 	if err != nil {
-		return false, err
+		return "", err
 	}
-	return subtle.ConstantTimeCompare(got, want) == 1, nil
+	return fmt.Sprintf("%s$%d$%s$%s", SchemePBKDF2, p.iterations, b64(salt), b64(dk)), nil
+}
+
+func (p *passwords) mac(salt []byte, password string) []byte {
+	m := hmac.New(sha256.New, p.key)
+	m.Write(salt)
+	m.Write([]byte(password))
+	return m.Sum(nil)
+}
+
+// verify recomputes the stored hash for password and compares in constant
+// time.
+func (p *passwords) verify(stored, password string) (bool, error) {
+	parts := strings.Split(stored, "$")
+	dec := base64.RawStdEncoding.DecodeString
+	switch {
+	case len(parts) == 3 && parts[0] == string(SchemeHMAC):
+		salt, err1 := dec(parts[1])
+		want, err2 := dec(parts[2])
+		if err1 != nil || err2 != nil || len(salt) == 0 || len(want) != sha256.Size {
+			return false, errors.New("registry: bad password hash encoding")
+		}
+		return hmac.Equal(p.mac(salt, password), want), nil
+	case len(parts) == 4 && parts[0] == string(SchemePBKDF2):
+		iter, err := strconv.Atoi(parts[1])
+		if err != nil || iter < 1 || iter > maxIterations {
+			return false, errors.New("registry: bad password hash cost")
+		}
+		salt, err1 := dec(parts[2])
+		want, err2 := dec(parts[3])
+		if err1 != nil || err2 != nil || len(want) == 0 || len(want) > 64 {
+			return false, errors.New("registry: bad password hash encoding")
+		}
+		got, err := pbkdf2.Key(sha256.New, password, salt, iter, len(want))
+		if err != nil {
+			return false, err
+		}
+		return subtle.ConstantTimeCompare(got, want) == 1, nil
+	}
+	return false, errors.New("registry: unknown password hash format")
+}
+
+// dummy is a well-formed record of the current scheme, verified against for
+// unknown devices so the answer takes as long as for a known one.
+func (p *passwords) dummy() string {
+	if p.scheme == SchemeHMAC {
+		return string(SchemeHMAC) + "$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+	}
+	return fmt.Sprintf("%s$%d$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", SchemePBKDF2, p.iterations)
 }
 
 // verifierCache remembers, per device, a keyed MAC of the password that

@@ -23,8 +23,11 @@ const DBFile = "registry.db"
 type Options struct {
 	// Dir is the data directory holding DBFile and KeyFile (created 0700).
 	Dir string
-	// PasswordIterations is the PBKDF2 cost for newly stored CIRA
-	// passwords; DefaultPasswordIterations when 0.
+	// PasswordScheme is how newly stored CIRA passwords are hashed
+	// (SchemeHMAC when empty).
+	PasswordScheme PasswordScheme
+	// PasswordIterations is the PBKDF2 cost for SchemePBKDF2;
+	// DefaultPasswordIterations when 0.
 	PasswordIterations int
 	// Readers is the size of the read connection pool (4 when 0). Writes go
 	// through one connection.
@@ -51,13 +54,14 @@ type Options struct {
 // their contexts), and reads use a separate pool of query-only connections
 // that, in WAL mode, never block on the writer.
 type SQLite struct {
-	w, r       *sql.DB
-	seal       *sealer
-	cache      *verifierCache
-	rand       io.Reader
-	iterations int
-	path       string
-	closed     atomic.Bool
+	w, r   *sql.DB
+	seal   *sealer
+	cache  *verifierCache
+	rand   io.Reader
+	pw     *passwords
+	path   string
+	closed atomic.Bool
+	stmts  stmtCache
 }
 
 var _ Store = (*SQLite)(nil)
@@ -73,12 +77,6 @@ func Open(ctx context.Context, o Options) (*SQLite, error) {
 	}
 	if o.Rand == nil {
 		o.Rand = rand.Reader
-	}
-	if o.PasswordIterations <= 0 {
-		o.PasswordIterations = DefaultPasswordIterations
-	}
-	if o.PasswordIterations > maxIterations {
-		return nil, fmt.Errorf("%w: PasswordIterations above %d", ErrInvalid, maxIterations)
 	}
 	if o.Readers <= 0 {
 		o.Readers = 4
@@ -97,6 +95,10 @@ func Open(ctx context.Context, o Options) (*SQLite, error) {
 		return nil, err
 	}
 	seal, err := newSealer(key, o.Rand)
+	if err != nil {
+		return nil, err
+	}
+	pw, err := newPasswords(o.PasswordScheme, o.PasswordIterations, key, o.Rand)
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +148,7 @@ func Open(ctx context.Context, o Options) (*SQLite, error) {
 		return nil, fmt.Errorf("registry: open readers: %w", err)
 	}
 	s := &SQLite{w: w, r: r, seal: seal, cache: newVerifierCache(!o.NoVerifierCache), rand: o.Rand,
-		iterations: o.PasswordIterations, path: path}
+		pw: pw, path: path}
 	target := o.SchemaVersion
 	if target == 0 {
 		target = LatestSchemaVersion
@@ -186,7 +188,7 @@ func (s *SQLite) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
-	return errors.Join(s.r.Close(), s.w.Close())
+	return errors.Join(s.stmts.close(), s.r.Close(), s.w.Close())
 }
 
 func (s *SQLite) migrate(ctx context.Context, target int) error {
@@ -250,6 +252,7 @@ func (s *SQLite) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if s.closed.Load() {
 		return ErrClosed
 	}
+	s.stmts.prepareWanted(ctx)
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return s.wrap(err)

@@ -53,6 +53,11 @@ type Store interface {
 	AMTCredentials(ctx context.Context, uuid string) (user, password string, err error)
 	UpdateCredentials(ctx context.Context, uuid string, c CredentialUpdate, now time.Time) error
 	UpdateConnection(ctx context.Context, uuid string, u ConnectionUpdate) (Device, error)
+	// DeviceExists says whether uuid is enrolled (false, nil when not).
+	DeviceExists(ctx context.Context, uuid string) (bool, error)
+	// ApplyWrites applies connection updates and audit records in order,
+	// grouped into few transactions, and returns each one's outcome.
+	ApplyWrites(ctx context.Context, ws []Write) []error
 	DeleteDevice(ctx context.Context, uuid string) error
 
 	// Gateways.
