@@ -31,7 +31,10 @@ func BenchmarkIdleTunnels(b *testing.B) {
 		hold = v
 	}
 	for range b.N {
-		srv, err := server.New(server.Config{DataDir: b.TempDir(), CIRAListen: "127.0.0.1:0", APIListen: "127.0.0.1:0"})
+		// As the daemon runs by default: one P while only idle tunnels are
+		// held (OOBTB_CIRALOAD_BENCH_FIXED_PROCS=1: all Ps throughout).
+		srv, err := server.New(server.Config{DataDir: b.TempDir(), CIRAListen: "127.0.0.1:0", APIListen: "127.0.0.1:0",
+			AdaptiveProcs: os.Getenv("OOBTB_CIRALOAD_BENCH_FIXED_PROCS") == ""})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -77,9 +77,17 @@ type Config struct {
 	// kernel probe on every idle tunnel is work the server's kernel must
 	// answer — measure with it (15s is Go's default) to see what it costs.
 	TCPKeepAlive time.Duration
+	// WorkerProcs is each worker's GOMAXPROCS (1 when 0). There are
+	// several workers already, and on loopback part of what a device's
+	// wake-up costs is charged to the server that wrote to it: one P per
+	// worker keeps the generator's share of the server's figure small.
+	WorkerProcs int
 	// ServerGOGC records the GOGC a spawned server ran with (0: Go's
 	// default), so a result never hides a collector setting.
 	ServerGOGC int
+	// ServerFixedProcs records that a spawned server ran without the
+	// adaptive scheduler (all Ps all the time).
+	ServerFixedProcs bool
 
 	// Count tunnels are opened (0 with Credentials → one per credential).
 	Count int
@@ -196,6 +204,12 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if o.Hold < 0 {
 		return o, fmt.Errorf("ciraload: hold %v: expected ≥ 0", o.Hold)
+	}
+	if o.WorkerProcs < 0 {
+		return o, fmt.Errorf("ciraload: worker GOMAXPROCS %d: expected ≥ 0 (0: 1)", o.WorkerProcs)
+	}
+	if o.WorkerProcs == 0 {
+		o.WorkerProcs = 1
 	}
 	if o.TCPKeepAlive < 0 || (o.TCPKeepAlive > 0 && o.TCPKeepAlive < time.Second) {
 		return o, fmt.Errorf("ciraload: tcp keep-alive %v: expected 0 (none) or at least 1s", o.TCPKeepAlive)

@@ -35,6 +35,7 @@ type workerConfig struct {
 	Ports          []uint32       `json:"ports,omitempty"`
 	Resume         bool           `json:"resume,omitempty"`
 	TCPKeepAlive   time.Duration  `json:"tcp_keepalive,omitempty"`
+	GOMAXPROCS     int            `json:"gomaxprocs,omitempty"`
 	Devices        []workerDevice `json:"devices"`
 }
 

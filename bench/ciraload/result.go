@@ -19,8 +19,12 @@ type Result struct {
 	Resume  bool    `json:"resume,omitempty"`
 	// TCPKeepAlive is the devices' TCP keep-alive period ("0s": none).
 	TCPKeepAlive string `json:"tcp_keepalive"`
+	// WorkerProcs is each worker's GOMAXPROCS.
+	WorkerProcs int `json:"worker_gomaxprocs"`
 	// ServerGOGC is the spawned server's GOGC when set (--server-gogc).
 	ServerGOGC int `json:"server_gogc,omitempty"`
+	// ServerFixedProcs: the spawned server kept GOMAXPROCS at all cores.
+	ServerFixedProcs bool `json:"server_fixed_procs,omitempty"`
 
 	Ramp Ramp `json:"ramp"`
 	// Failures counts the tunnels that did not come up, by reason
@@ -184,6 +188,13 @@ func (r *Result) WriteSummary(w io.Writer) {
 	fmt.Fprintf(w, "target %s: %d tunnels (TLS profile %s) requested from %d workers", r.Target, r.Count, r.TLS, r.Procs)
 	if r.Sources > 0 {
 		fmt.Fprintf(w, " over %d source addresses", r.Sources)
+	}
+	fmt.Fprintf(w, "; workers GOMAXPROCS=%d", r.WorkerProcs)
+	if r.TCPKeepAlive != "" && r.TCPKeepAlive != "0s" {
+		fmt.Fprintf(w, ", TCP keep-alive %s", r.TCPKeepAlive)
+	}
+	if r.ServerFixedProcs {
+		fmt.Fprint(w, "; server GOMAXPROCS fixed")
 	}
 	if r.ServerGOGC != 0 {
 		fmt.Fprintf(w, "; server GOGC=%d", r.ServerGOGC)

@@ -41,9 +41,9 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	if err := preflight(ctx, c); err != nil {
 		return nil, err
 	}
-	res = &Result{Target: c.Target, Count: c.Count, Procs: c.Procs, Rate: c.Rate, TLS: c.TLS, Resume: c.Resume, ServerGOGC: c.ServerGOGC,
-		TCPKeepAlive: c.TCPKeepAlive.String(),
-		Failures:     map[string]int{}, FailureSamples: map[string]string{},
+	res = &Result{Target: c.Target, Count: c.Count, Procs: c.Procs, Rate: c.Rate, TLS: c.TLS, Resume: c.Resume, ServerGOGC: c.ServerGOGC, ServerFixedProcs: c.ServerFixedProcs,
+		TCPKeepAlive: c.TCPKeepAlive.String(), WorkerProcs: c.WorkerProcs,
+		Failures: map[string]int{}, FailureSamples: map[string]string{},
 		Anchor: MeshCentralAnchor, Goals: IssueGoals}
 	if c.SourceBase.IsValid() {
 		res.Sources = (c.Count + c.PerSource - 1) / c.PerSource
@@ -395,7 +395,7 @@ func startWorkers(c Config) (*workers, error) {
 	for k := range c.Procs {
 		wc := workerConfig{Target: c.Target, ServerName: c.ServerName, CAPEM: caPEM, Insecure: c.Insecure, TLS: c.TLS,
 			Rate: c.Rate / float64(c.Procs), Inflight: c.Inflight, ConnectTimeout: c.ConnectTimeout, Ports: c.Ports,
-			Resume: c.Resume, TCPKeepAlive: c.TCPKeepAlive}
+			Resume: c.Resume, TCPKeepAlive: c.TCPKeepAlive, GOMAXPROCS: c.WorkerProcs}
 		// Interleave: worker k takes k, k+P, k+2P, … so the ramp's order
 		// and the source addresses are spread over every worker.
 		for i := k; i < c.Count; i += c.Procs {

@@ -97,6 +97,9 @@ type ServerOptions struct {
 	// PprofAddr, when set, serves net/http/pprof there (a loopback
 	// address): profile the server during a ramp or a hold.
 	PprofAddr string `json:"pprof_addr,omitempty"`
+	// FixedProcs keeps GOMAXPROCS at all cores instead of the daemon's
+	// default adaptive scheduler (server.Config.AdaptiveProcs).
+	FixedProcs bool `json:"fixed_procs,omitempty"`
 }
 
 // ServerInfo is what a spawned server reports once it listens.
@@ -138,7 +141,7 @@ func ServeServer(ctx context.Context, opts ServerOptions, in io.Reader, out io.W
 		defer stop()
 	}
 	srv, err := server.New(server.Config{DataDir: opts.DataDir, CIRAListen: "127.0.0.1:0", APIListen: "127.0.0.1:0",
-		MaxConns: opts.MaxConns, IdleTimeout: opts.IdleTimeout,
+		MaxConns: opts.MaxConns, IdleTimeout: opts.IdleTimeout, AdaptiveProcs: !opts.FixedProcs,
 		Logger: slog.New(slog.NewTextHandler(lf, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"time"
 
@@ -41,6 +42,9 @@ func WorkerMain(ctx context.Context, in io.Reader, out io.Writer) error {
 	var wc workerConfig
 	if err := json.Unmarshal(line, &wc); err != nil {
 		return fmt.Errorf("ciraload worker: configuration line: %w", err)
+	}
+	if wc.GOMAXPROCS > 0 {
+		runtime.GOMAXPROCS(wc.GOMAXPROCS)
 	}
 	w, err := newWorker(wc, out)
 	if err != nil {

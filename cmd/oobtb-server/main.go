@@ -121,6 +121,7 @@ func serveCommand(dataDir *string) *cobra.Command {
 	f.StringVar(&cfg.GatewayListen, "gateway-listen", DefaultGatewayListen, "gateway control channel (TLS) listen address; empty: off (no gateway-assisted pairing)")
 	f.DurationVar(&cfg.PairingTTL, "pairing-ttl", server.DefaultPairingTTL, "life of a pairing (session id and one-time tokens)")
 	f.DurationVar(&cfg.GatewayHeartbeat, "gateway-heartbeat", server.DefaultGatewayHeartbeat, "heartbeat interval told to gateways; one is offline after 3 intervals + 5 s without one")
+	f.BoolVar(&cfg.AdaptiveProcs, "adaptive-procs", true, "run the Go scheduler on one core while only idle tunnels are held, on all when busy (saves CPU per keep-alive)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.BoolVar(&logJSON, "log-json", false, "log JSON lines instead of text")
 	return cmd

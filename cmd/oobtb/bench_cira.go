@@ -35,6 +35,7 @@ func benchCiraCommand() *cobra.Command {
 		enrolInto, spawnDir, pprofAddr        string
 		maxConns, gogc                        int
 		idleTimeout                           time.Duration
+		fixedProcs                            bool
 	)
 	cmd := &cobra.Command{
 		Use:   "cira",
@@ -111,6 +112,10 @@ docs/bench-cira.md has the full-scale recipe.`,
 				if pprofAddr != "" {
 					args = append(args, "--pprof", pprofAddr)
 				}
+				if fixedProcs {
+					args = append(args, "--fixed-procs")
+					cfg.ServerFixedProcs = true
+				}
 				if gogc != 0 {
 					args = append(args, "--gogc", fmt.Sprint(gogc))
 					cfg.ServerGOGC = gogc
@@ -163,6 +168,7 @@ docs/bench-cira.md has the full-scale recipe.`,
 	f.BoolVar(&cfg.Insecure, "insecure", false, "do not verify the server certificate")
 	f.StringVar(&cfg.TLS, "tls", ciraload.TLSAMT, "what the devices offer: amt (TLS 1.2, X25519/P-256, AMT's suites) or go (Go's defaults: TLS 1.3, ML-KEM hybrid share)")
 	f.DurationVar(&cfg.TCPKeepAlive, "tcp-keepalive", 0, "TCP keep-alive period of the devices' sockets (0: none; the APF keep-alive is CIRA's liveness check; 15s is Go's default)")
+	f.IntVar(&cfg.WorkerProcs, "worker-gomaxprocs", 1, "GOMAXPROCS of each worker process")
 	f.BoolVar(&cfg.Resume, "resume", false, "measure reconnects: each device first comes up once (not measured), then reconnects resuming its own cached TLS session")
 	f.StringVar(&cfg.ServerName, "server-name", "", "name checked in the server certificate (default: the target's host)")
 	f.IntVar(&cfg.Count, "count", 0, "tunnels to open")
@@ -187,6 +193,7 @@ docs/bench-cira.md has the full-scale recipe.`,
 	f.IntVar(&maxConns, "max-conns", 0, "with --spawn-server: the server's CIRA connection cap (0: fd limit minus reserve)")
 	f.DurationVar(&idleTimeout, "idle-timeout", 0, "with --spawn-server: the server's idle timeout (0: its default)")
 	f.StringVar(&pprofAddr, "server-pprof", "", "with --spawn-server: serve the server's net/http/pprof on this loopback address")
+	f.BoolVar(&fixedProcs, "server-fixed-procs", false, "with --spawn-server: keep the server's GOMAXPROCS at all cores instead of the daemon's adaptive default; recorded in the result")
 	f.IntVar(&gogc, "server-gogc", 0, "with --spawn-server: the server's GOGC (0: Go's default 100); recorded in the result")
 
 	cmd.AddCommand(benchCiraWorkerCommand(), benchCiraServerCommand())
@@ -231,6 +238,7 @@ func benchCiraServerCommand() *cobra.Command {
 	cmd.Flags().DurationVar(&o.IdleTimeout, "idle-timeout", 0, "idle timeout")
 	cmd.Flags().IntVar(&o.GCPercent, "gogc", 0, "GOGC (0: Go's default)")
 	cmd.Flags().StringVar(&o.PprofAddr, "pprof", "", "serve net/http/pprof on this loopback address")
+	cmd.Flags().BoolVar(&o.FixedProcs, "fixed-procs", false, "keep GOMAXPROCS at all cores (no adaptive scheduler)")
 	return cmd
 }
 

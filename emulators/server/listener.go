@@ -39,6 +39,7 @@ func (s *Server) acceptLoop() {
 			continue
 		}
 		backoff = acceptBackoffMin
+		s.acceptCount.Add(1)
 		if n := s.conns.Add(1); int(n) > s.maxConns {
 			s.conns.Add(-1)
 			s.met.refused.WithLabelValues("max_conns").Inc()

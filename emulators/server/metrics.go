@@ -1,6 +1,8 @@
 package server
 
 import (
+	"runtime"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -52,6 +54,9 @@ func newMetrics(s *Server) *metrics {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "cira_max_connections",
 			Help: "The CIRA connection cap (RLIMIT_NOFILE minus the reserve unless set)."},
 			func() float64 { return float64(s.maxConns) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "gomaxprocs",
+			Help: "Scheduler Ps in use (with --adaptive-procs: 1 while idle, all when busy)."},
+			func() float64 { return float64(runtime.GOMAXPROCS(0)) }),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, r := range []string{"fd_limit", "max_conns", "tls", "unknown_device"} {
 		m.refused.WithLabelValues(r)

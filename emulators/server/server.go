@@ -97,6 +97,12 @@ type Config struct {
 	// WSMANTimeout bounds one WS-MAN operation (20 s).
 	WSMANTimeout time.Duration
 
+	// AdaptiveProcs lets the server run the Go scheduler on one P while it
+	// only holds idle tunnels and on all of them when busy (procs.go). It
+	// changes GOMAXPROCS for the whole process, so it is for a process of
+	// its own (the daemon), not for a server embedded with other parties.
+	AdaptiveProcs bool
+
 	// Store replaces the SQLite registry in DataDir (the server closes it).
 	Store registry.Store
 	// PasswordScheme and PasswordIterations set how the SQLite registry
@@ -142,8 +148,10 @@ type Server struct {
 	apiLn              net.Listener
 	http               *http.Server
 
-	conns    atomic.Int64 // open CIRA sockets (TLS handshake included)
-	maxConns int
+	conns atomic.Int64 // open CIRA sockets (TLS handshake included)
+	// acceptCount counts accepted sockets, for the scheduler governor.
+	acceptCount atomic.Int64
+	maxConns    int
 
 	mu      sync.Mutex
 	devices map[string]*Tunnel // authenticated tunnels by UUID
@@ -320,6 +328,10 @@ func (s *Server) Start(ctx context.Context) error {
 	s.pm.start()
 	s.wg.Add(2)
 	go s.acceptLoop()
+	if s.cfg.AdaptiveProcs {
+		s.wg.Add(1)
+		go s.governProcs()
+	}
 	go func() {
 		defer s.wg.Done()
 		if err := s.http.Serve(s.apiLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
