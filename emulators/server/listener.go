@@ -7,6 +7,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/oobtb/oobtb/emulators/netx"
 )
 
 // acceptLoop accepts CIRA sockets. It never exits on a transient error:
@@ -59,7 +61,7 @@ func (s *Server) acceptLoop() {
 		s.met.accepted.Inc()
 		s.met.sockets.Inc()
 		s.wg.Add(1)
-		go s.handshake(nc)
+		go s.handshake(netx.RawIO(nc))
 	}
 }
 
