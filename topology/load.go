@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"gopkg.in/yaml.v3"
 
@@ -55,11 +56,18 @@ func (es Errors) Error() string {
 
 // LoadFile reads, validates and resolves a topology file.
 func LoadFile(path string) (*Topology, error) {
-	f, err := os.Open(path)
+	// O_NONBLOCK: opening a FIFO (or /dev/stdin) by mistake must fail
+	// below, not wait for a writer.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return nil, err
+	} else if !fi.Mode().IsRegular() {
+		return nil, &Error{File: filepath.Base(path), Msg: "not a regular file"}
+	}
 	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 	if err != nil {
 		return nil, err

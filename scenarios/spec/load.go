@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"gopkg.in/yaml.v3"
 
@@ -24,11 +25,18 @@ const MaxFileSize = 4 << 20
 // LoadFile reads and validates one scenario file and expands its matrix into
 // cases (one case when there is no matrix).
 func LoadFile(path string) ([]*Scenario, error) {
-	f, err := os.Open(path)
+	// O_NONBLOCK: opening a FIFO (or /dev/stdin) by mistake must fail
+	// below, not wait for a writer.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return nil, err
+	} else if !fi.Mode().IsRegular() {
+		return nil, Errors{{File: path, Msg: "not a regular file"}}
+	}
 	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 	if err != nil {
 		return nil, err
@@ -114,13 +122,17 @@ func readMatrix(file string, root *yaml.Node) ([]string, map[string][]string, Er
 			values[k.Value] = append(values[k.Value], e.Value)
 		}
 		axes = append(axes, k.Value)
-		points *= len(v.Content)
+		// Saturate: enough axes would overflow the product past the check.
+		points = min(points*len(v.Content), maxCases+1)
 	}
-	if points > 10000 {
-		errs = append(errs, &Error{File: file, Line: m.Line, Field: "matrix", Msg: fmt.Sprintf("%d cases; at most 10000", points)})
+	if points > maxCases {
+		errs = append(errs, &Error{File: file, Line: m.Line, Field: "matrix", Msg: fmt.Sprintf("more than %d cases", maxCases)})
 	}
 	return axes, values, errs
 }
+
+// maxCases bounds the cases one matrix expands into.
+const maxCases = 10000
 
 var axisRe = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 

@@ -2,6 +2,7 @@ package spec_test
 
 import (
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 
@@ -155,6 +156,16 @@ matrix:
 		Expect(cs[4].Timeline[2].Profile).To(Equal("wan-slow"))
 		Expect(cs[4].Timeline[3].Encoding).To(Equal("deflate"))
 		Expect(cs[4].Params).To(Equal(map[string]string{"profile": "wan-slow", "enc": "deflate"}))
+	})
+
+	It("refuses a matrix of more than 10000 cases, also when the product would overflow", func() {
+		var m strings.Builder
+		m.WriteString("matrix:\n")
+		for i := 0; i < 70; i++ { // 2^70 cases: past int64
+			fmt.Fprintf(&m, "  a%d: [x, y]\n", i)
+		}
+		es := loadErrs(base + "  - {do: sleep, duration: 1s}\n" + m.String())
+		Expect(es.Error()).To(ContainSubstring("matrix: more than 10000 cases"))
 	})
 
 	It("rejects a placeholder without its axis and a bad value per case", func() {
