@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"syscall"
+	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"gopkg.in/yaml.v3"
@@ -75,6 +77,16 @@ var _ = Describe("Load", func() {
 		// The schema must be able to fail.
 		Expect(sch.Validate(toJSON([]byte("nodes: [{name: x, role: wizard}]")))).NotTo(Succeed())
 		Expect(sch.Validate(toJSON([]byte("nodes: [{name: x, role: host}]\nlinks: [{name: l, a: x, b: y, subnet: 10.0.0.0/8}]")))).NotTo(Succeed())
+	})
+
+	It("refuses a FIFO or a directory at once instead of waiting on it", func() {
+		fifo := filepath.Join(GinkgoT().TempDir(), "topo.yaml")
+		Expect(syscall.Mkfifo(fifo, 0o600)).To(Succeed())
+		done := make(chan error, 1)
+		go func() { _, err := topology.LoadFile(fifo); done <- err }()
+		Eventually(done, 5*time.Second).Should(Receive(MatchError(ContainSubstring("not a regular file"))))
+		_, err := topology.LoadFile(GinkgoT().TempDir())
+		Expect(err).To(MatchError(ContainSubstring("not a regular file")))
 	})
 
 	It("assigns addresses, interfaces and routes in one-site", func() {
