@@ -65,6 +65,9 @@ func (p procsPolicy) step(st *procsState, now time.Time, cpu time.Duration, acce
 // procsStep is how often the driver samples.
 const procsStep = 250 * time.Millisecond
 
+// newProcsPolicy is the driver's policy; a test shortens its idle period.
+var newProcsPolicy = defaultProcsPolicy
+
 // governProcs drives the policy until the server stops, then restores all
 // Ps. It runs only when Config.AdaptiveProcs is set: GOMAXPROCS belongs to
 // the whole process, so an embedding program (the scenario runner runs
@@ -75,7 +78,7 @@ func (s *Server) governProcs() {
 	if max <= 1 {
 		return
 	}
-	pol := defaultProcsPolicy(max)
+	pol := newProcsPolicy(max)
 	st := procsState{cur: max}
 	defer runtime.GOMAXPROCS(max)
 	tick := time.NewTicker(procsStep)

@@ -1,10 +1,15 @@
 package server
 
 import (
+	"context"
+	"net"
+	"runtime"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+
+	"github.com/oobtb/oobtb/emulators/pki"
 )
 
 var _ = Describe("scheduler Ps policy", func() {
@@ -63,5 +68,50 @@ var _ = Describe("scheduler Ps policy", func() {
 	It("ignores a step whose clock did not advance", func() {
 		Expect(pol.step(&st, now, cpu+time.Second, 0)).To(Equal(4))
 		Expect(pol.step(&st, now.Add(-time.Second), cpu, 0)).To(Equal(4))
+	})
+})
+
+var _ = Describe("scheduler Ps driver", func() {
+	It("runs an idle server on one P, takes every P back for an accept storm and restores them on Close", func() {
+		max := runtime.GOMAXPROCS(0)
+		if max < 2 {
+			Skip("needs GOMAXPROCS ≥ 2")
+		}
+		orig := newProcsPolicy
+		newProcsPolicy = func(m int) procsPolicy {
+			p := defaultProcsPolicy(m)
+			p.IdleFor = 500 * time.Millisecond
+			return p
+		}
+		DeferCleanup(func() { newProcsPolicy = orig; runtime.GOMAXPROCS(max) })
+
+		srv, err := New(Config{DataDir: GinkgoT().TempDir(), CIRAListen: "127.0.0.1:0", APIListen: "127.0.0.1:0",
+			KeyType: pki.ECDSAP256, AdaptiveProcs: true})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(srv.Start(context.Background())).To(Succeed())
+		closed := false
+		DeferCleanup(func() {
+			if !closed {
+				srv.Close()
+			}
+		})
+		Eventually(func() int { return runtime.GOMAXPROCS(0) }, 10*time.Second, 50*time.Millisecond).Should(Equal(1))
+
+		// A storm: more than AcceptBurst sockets within one step.
+		var conns []net.Conn
+		for i := 0; i < 40; i++ {
+			c, err := net.Dial("tcp", srv.CIRAAddr().String())
+			Expect(err).NotTo(HaveOccurred())
+			conns = append(conns, c)
+		}
+		Eventually(func() int { return runtime.GOMAXPROCS(0) }, 5*time.Second, 20*time.Millisecond).Should(Equal(max))
+		for _, c := range conns {
+			_ = c.Close()
+		}
+		Eventually(func() int { return runtime.GOMAXPROCS(0) }, 10*time.Second, 50*time.Millisecond).Should(Equal(1))
+
+		Expect(srv.Close()).To(Succeed())
+		closed = true
+		Expect(runtime.GOMAXPROCS(0)).To(Equal(max))
 	})
 })
