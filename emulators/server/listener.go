@@ -55,7 +55,11 @@ func (s *Server) acceptLoop() {
 			_ = nc.Close()
 			continue
 		}
-		if tc, ok := nc.(*net.TCPConn); ok && !s.ciraNoTCPKeepAlive {
+		// APF keep-alives are CIRA's liveness check and the idle timeout
+		// closes a silent tunnel, so the kernel's TCP keep-alive probes
+		// would only add two packets per idle tunnel and interval. Turned
+		// off here, whatever network the listener came from.
+		if tc, ok := nc.(*net.TCPConn); ok {
 			_ = tc.SetKeepAlive(false)
 		}
 		s.met.accepted.Inc()

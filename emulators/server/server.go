@@ -142,11 +142,8 @@ type Server struct {
 	pm     *pairingModule
 
 	ciraLn net.Listener
-	// ciraNoTCPKeepAlive: the listener already accepts without TCP
-	// keep-alive; otherwise acceptLoop turns it off per socket.
-	ciraNoTCPKeepAlive bool
-	apiLn              net.Listener
-	http               *http.Server
+	apiLn  net.Listener
+	http   *http.Server
 
 	conns atomic.Int64 // open CIRA sockets (TLS handshake included)
 	// acceptCount counts accepted sockets, for the scheduler governor.
@@ -259,18 +256,8 @@ func New(cfg Config) (*Server, error) {
 	s.buildMux()
 
 	ctx := context.Background()
-	// APF keep-alives are CIRA's liveness check and the idle timeout closes
-	// a silent tunnel, so the kernel's TCP keep-alive probes would only add
-	// two packets per idle tunnel and interval: 19,000 tunnels' worth of
-	// timer work that shows up as server CPU.
 	if cfg.CIRAListener != nil {
 		s.ciraLn = cfg.CIRAListener
-	} else if h, isHost := cfg.Network.(netx.Host); isHost {
-		h.KeepAlive = -1
-		if s.ciraLn, err = h.Listen(ctx, "tcp", cfg.CIRAListen); err != nil {
-			return nil, fmt.Errorf("server: CIRA listener on %s: %w", cfg.CIRAListen, err)
-		}
-		s.ciraNoTCPKeepAlive = true
 	} else if s.ciraLn, err = cfg.Network.Listen(ctx, "tcp", cfg.CIRAListen); err != nil {
 		return nil, fmt.Errorf("server: CIRA listener on %s: %w", cfg.CIRAListen, err)
 	}
