@@ -229,6 +229,35 @@ func (d *direct) dial(ctx context.Context) (net.Conn, error) {
 	return conn, nil
 }
 
+// openSession opens a KVM or SOL client: straight to --direct with the
+// given AMT credentials, or through the server's relay for the device named
+// by the first argument (the relay injects the credentials).
+func openSession[T any](ctx context.Context, g *globals, d *direct, args []string,
+	direct func(net.Conn, redirclient.Credentials) (T, error), relay func(*console.Console, string) (T, error)) (T, error) {
+	var zero T
+	if d.addr != "" {
+		conn, err := d.dial(ctx)
+		if err != nil {
+			return zero, err
+		}
+		c, err := direct(conn, redirclient.Credentials{User: d.user, Password: d.pass})
+		if err != nil {
+			conn.Close()
+			return zero, err
+		}
+		return c, nil
+	}
+	c, err := g.console()
+	if err != nil {
+		return zero, err
+	}
+	dev, err := c.ResolveDevice(ctx, args[0])
+	if err != nil {
+		return zero, err
+	}
+	return relay(c, dev)
+}
+
 func deviceArgs(name string, d *direct) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if d.addr != "" {
@@ -272,29 +301,14 @@ func kvmCommand(g *globals) *cobra.Command {
 			o.VNCPassword = os.Getenv(vncPassEnv)
 			o.Notify = g.stderr
 			ctx := cmd.Context()
-			var kc *kvmclient.Client
-			if d.addr != "" {
-				conn, err := d.dial(ctx)
-				if err != nil {
-					return err
-				}
-				o.Config.Credentials = redirclient.Credentials{User: d.user, Password: d.pass}
-				if kc, err = kvmclient.Open(conn, o.Config); err != nil {
-					conn.Close()
-					return err
-				}
-			} else {
-				c, err := g.console()
-				if err != nil {
-					return err
-				}
-				dev, err := c.ResolveDevice(ctx, args[0])
-				if err != nil {
-					return err
-				}
-				if kc, err = c.OpenKVM(ctx, dev, o.Config); err != nil {
-					return err
-				}
+			kc, err := openSession(ctx, g, &d, args,
+				func(conn net.Conn, cr redirclient.Credentials) (*kvmclient.Client, error) {
+					o.Config.Credentials = cr
+					return kvmclient.Open(conn, o.Config)
+				},
+				func(c *console.Console, dev string) (*kvmclient.Client, error) { return c.OpenKVM(ctx, dev, o.Config) })
+			if err != nil {
+				return err
 			}
 			st, err := console.RunKVM(ctx, kc, o)
 			switch statsFmt {
@@ -353,28 +367,15 @@ func solCommand(g *globals) *cobra.Command {
 				return fmt.Errorf("--duration %v: must not be negative", duration)
 			}
 			ctx := cmd.Context()
-			var sc *solclient.Client
-			if d.addr != "" {
-				conn, err := d.dial(ctx)
-				if err != nil {
-					return err
-				}
-				if sc, err = solclient.Open(conn, solclient.Config{Credentials: redirclient.Credentials{User: d.user, Password: d.pass}}); err != nil {
-					conn.Close()
-					return err
-				}
-			} else {
-				c, err := g.console()
-				if err != nil {
-					return err
-				}
-				dev, err := c.ResolveDevice(ctx, args[0])
-				if err != nil {
-					return err
-				}
-				if sc, err = c.OpenSOL(ctx, dev, solclient.Config{}); err != nil {
-					return err
-				}
+			sc, err := openSession(ctx, g, &d, args,
+				func(conn net.Conn, cr redirclient.Credentials) (*solclient.Client, error) {
+					return solclient.Open(conn, solclient.Config{Credentials: cr})
+				},
+				func(c *console.Console, dev string) (*solclient.Client, error) {
+					return c.OpenSOL(ctx, dev, solclient.Config{})
+				})
+			if err != nil {
+				return err
 			}
 			return runSOL(ctx, g, sc, send, duration)
 		},

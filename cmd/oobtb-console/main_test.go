@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -56,6 +58,7 @@ var _ = Describe("against a server and a vMC", Ordered, func() {
 	const dev = "4c4c4544-0000-4000-8000-000000000001"
 	var srv *server.Server
 	var base []string
+	var svcs map[uint32]vmc.Service
 
 	BeforeAll(func() {
 		var err error
@@ -67,7 +70,10 @@ var _ = Describe("against a server and a vMC", Ordered, func() {
 		Expect(err).NotTo(HaveOccurred())
 		d, err := vmc.Build(vmc.Spec{UUID: dev, Servers: []string{srv.CIRAAddr().String()}, User: "d1", Pass: "c", AMTPass: "P@ssw0rd",
 			Resolution: "640x480", Workload: "terminal", Seed: 3},
-			vmc.Deps{RootCAs: srv.CAPool(), Services: func(h *host.Host) map[uint32]vmc.Service { return services.For(h) }})
+			vmc.Deps{RootCAs: srv.CAPool(), Services: func(h *host.Host) map[uint32]vmc.Service {
+				svcs = services.For(h)
+				return svcs
+			}})
 		Expect(err).NotTo(HaveOccurred())
 		d.Start()
 		DeferCleanup(func() {
@@ -122,6 +128,38 @@ var _ = Describe("against a server and a vMC", Ordered, func() {
 		Expect(err).NotTo(HaveOccurred())
 		Expect(errOut).To(ContainSubstring("VNC viewers can connect to 127.0.0.1:"))
 		Expect(errOut).To(ContainSubstring("frame integrity"))
+	})
+
+	It("opens KVM and SOL with --direct to the device's redirection port, with the device's AMT credentials", func() {
+		// The vMC's redirection service on a plain TCP port, as a LAN
+		// console would reach port 16994.
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		Expect(err).NotTo(HaveOccurred())
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				wg.Add(1)
+				go func() { defer wg.Done(); svcs[16994](c) }()
+			}
+		}()
+		DeferCleanup(func() { ln.Close(); wg.Wait() })
+		addr := ln.Addr().String()
+		out, errOut, err := run("", "kvm", "--direct", addr, "--pass", "P@ssw0rd", "--stats", "json", "--duration", "200ms")
+		Expect(err).NotTo(HaveOccurred(), errOut)
+		var st map[string]any
+		Expect(json.Unmarshal([]byte(out), &st)).To(Succeed(), out)
+		Expect(st["updates"]).To(BeNumerically(">", 0))
+		out, errOut, err = run("", "sol", "--direct", addr, "--pass", "P@ssw0rd", "--send", `ls\n`, "--duration", "500ms")
+		Expect(err).NotTo(HaveOccurred(), errOut)
+		Expect(out).To(ContainSubstring(": ls"))
+		_, _, err = run("", "kvm", "--direct", addr, "--pass", "wrong", "--duration", "200ms")
+		Expect(err).To(HaveOccurred())
 	})
 
 	It("runs SOL with --send and with piped input", func() {
