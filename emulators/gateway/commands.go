@@ -25,6 +25,17 @@ func canonicalUUID(s string) (string, error) {
 	return strings.ToLower(s), nil
 }
 
+// sessionAndDevice decodes the session id and device UUID every
+// "expect" command carries.
+func sessionAndDevice(session, device string) (gwext.SessionID, string, error) {
+	sid, err := control.ParseSession(session)
+	if err != nil {
+		return sid, "", err
+	}
+	dev, err := canonicalUUID(device)
+	return sid, dev, err
+}
+
 // pairingFor returns the pairing for sid, creating it; the device must match
 // an earlier command for the same session.
 func (g *Gateway) pairingFor(sid [16]byte, device string) (*pairing, error) {
@@ -47,11 +58,7 @@ func (g *Gateway) pairingFor(sid [16]byte, device string) (*pairing, error) {
 
 func (c *commands) ExpectDevice(_ context.Context, e control.ExpectDevice) error {
 	g := (*Gateway)(c)
-	sid, err := control.ParseSession(e.Session)
-	if err != nil {
-		return err
-	}
-	dev, err := canonicalUUID(e.DeviceUUID)
+	sid, dev, err := sessionAndDevice(e.Session, e.DeviceUUID)
 	if err != nil {
 		return err
 	}
@@ -79,11 +86,7 @@ func (c *commands) ExpectDevice(_ context.Context, e control.ExpectDevice) error
 
 func (c *commands) ExpectConsole(_ context.Context, e control.ExpectConsole) error {
 	g := (*Gateway)(c)
-	sid, err := control.ParseSession(e.Session)
-	if err != nil {
-		return err
-	}
-	dev, err := canonicalUUID(e.DeviceUUID)
+	sid, dev, err := sessionAndDevice(e.Session, e.DeviceUUID)
 	if err != nil {
 		return err
 	}
