@@ -150,7 +150,17 @@ var _ = Describe("the four daemons as processes on loopback", Ordered, func() {
 			Expect(err).NotTo(HaveOccurred(), errb)
 			Expect(out).To(ContainSubstring("enrolled " + u))
 		}
-		out, errb, err := oneShot("oobtb-server", "gateway", "add", "--data", "srv", "--id", "gw-edge-1")
+		out, errb, err := oneShot("oobtb-server", "device", "list", "--data", "srv", "--json")
+		Expect(err).NotTo(HaveOccurred(), errb)
+		var listed []struct {
+			UUID  string `json:"uuid"`
+			State string `json:"state"`
+		}
+		Expect(json.Unmarshal([]byte(out), &listed)).To(Succeed(), out)
+		Expect(listed).To(HaveLen(2))
+		Expect([]string{listed[0].UUID, listed[1].UUID}).To(ConsistOf(dev1, dev2))
+		Expect(listed[0].State).To(Equal("enrolled"))
+		out, errb, err = oneShot("oobtb-server", "gateway", "add", "--data", "srv", "--id", "gw-edge-1")
 		Expect(err).NotTo(HaveOccurred(), errb)
 		enrol := strings.TrimSpace(out)
 		Expect(enrol).To(MatchRegexp(`^gw-edge-1~\S{20,}$`))
@@ -170,6 +180,9 @@ var _ = Describe("the four daemons as processes on loopback", Ordered, func() {
 		up := gw.await(`gateway up" id=gw-edge-1 .*dhcp=(127\.0\.0\.1:\d+) mdns=(127\.0\.0\.1:\d+)`)
 		dhcp, mdns := up[1], up[2]
 		Expect(oneShot("oobtb-server", "gateway", "list", "--data", "srv")).To(MatchRegexp(`gw-edge-1\s+true\s+true`))
+		out, errb, err = oneShot("oobtb-server", "gateway", "list", "--data", "srv", "--json")
+		Expect(err).NotTo(HaveOccurred(), errb)
+		Expect(out).To(MatchRegexp(`(?s)^\[\s*\{.*"id": "gw-edge-1"`))
 
 		v1 := start("oobtb-vmc", "--server", cira, "--ca", "srv/ca.crt", "--ca", "gw/lan/ca.crt", "--uuid", dev1, "--user", "dev1",
 			"--pass", "cira-secret", "--amt-pass", "P@ssw0rd", "--workload", "terminal", "--resolution", "640x480", "--gateway-dhcp", dhcp)

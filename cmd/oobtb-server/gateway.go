@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -12,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/oobtb/oobtb/emulators/server"
-	"github.com/oobtb/oobtb/emulators/server/registry"
 )
 
 // gatewayCommand manages gateways in the registry directly, as `device`
@@ -43,8 +41,7 @@ before the gateway enrolled replaces the token; an enrolled gateway is refused.`
 				return err
 			}
 			// The audit names the gateway, never the token.
-			_, _ = st.AppendAudit(ctx, registry.AuditRecord{Time: time.Now(), Actor: "cli", Action: "gateway.create",
-				Subject: id, Outcome: "ok"})
+			auditCLI(ctx, st, "gateway.create", id)
 			fmt.Fprintln(cmd.OutOrStdout(), id+server.EnrolTokenSep+tok)
 			return nil
 		},
@@ -67,9 +64,7 @@ before the gateway enrolled replaces the token; an enrolled gateway is refused.`
 				return err
 			}
 			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(gws)
+				return writeIndentedJSON(cmd.OutOrStdout(), gws)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 2, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tENROLLED\tONLINE\tLAST HEARTBEAT\tWAN\tIDENTIFIERS")

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -151,8 +152,7 @@ func deviceCommand(dataDir *string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			_, _ = st.AppendAudit(ctx, registry.AuditRecord{Time: time.Now(), Actor: "cli", Action: "device.enrol",
-				Subject: d.UUID, Outcome: "ok"})
+			auditCLI(ctx, st, "device.enrol", d.UUID)
 			fmt.Fprintf(cmd.OutOrStdout(), "enrolled %s (CIRA user %s, AMT user %s)\n", d.UUID, d.CIRAUser, d.AMTUser)
 			return nil
 		},
@@ -189,9 +189,7 @@ func deviceCommand(dataDir *string) *cobra.Command {
 				after = next
 			}
 			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(all)
+				return writeIndentedJSON(cmd.OutOrStdout(), all)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 2, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "UUID\tSTATE\tLAST SEEN\tTRIGGER\tFAILOVER\tREMOTE")
@@ -223,6 +221,19 @@ var (
 	passwordScheme     registry.PasswordScheme
 	passwordIterations int
 )
+
+// auditCLI records a successful registry change made from the command line.
+// The change is done; a failed audit write must not report it as failed.
+func auditCLI(ctx context.Context, st registry.Store, action, subject string) {
+	_, _ = st.AppendAudit(ctx, registry.AuditRecord{Time: time.Now(), Actor: "cli", Action: action,
+		Subject: subject, Outcome: "ok"})
+}
+
+func writeIndentedJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
 
 func openStore(dir string) (*registry.SQLite, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
